@@ -1,0 +1,5 @@
+import sys
+
+from myreinflow.cli import main
+
+sys.exit(main())

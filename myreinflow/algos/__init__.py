@@ -1,0 +1,1 @@
+"""Training algorithms: behaviour cloning (bc) and flow Q-learning (fql)."""

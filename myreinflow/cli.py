@@ -1,0 +1,158 @@
+"""Command line: `myreinflow data | bc | eval` (also `python -m myreinflow`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from myreinflow.errors import UserError
+
+
+def _data(args) -> None:
+    from myreinflow.data import dataset_card, load_dataset, write_card
+
+    dataset = load_dataset(args.dataset, args.source, progress=not args.quiet)
+    card = dataset_card(dataset)
+    if args.card:
+        write_card(card, args.card)
+    print(json.dumps(card, indent=1))
+
+
+def _bc(args) -> None:
+    from myreinflow.algos.bc import BCConfig, train
+    from myreinflow.config import resolve
+
+    cfg = resolve(BCConfig, args, args.config)
+    path = train(cfg, progress=not args.quiet)
+    print(f"checkpoint: {path}")
+
+
+def _eval(args) -> None:
+    import pandas as pd
+
+    from myreinflow.checkpoint import load_checkpoint
+    from myreinflow.evaluation import evaluate, summarize
+    from myreinflow.policy import ChunkPolicy
+    from myreinflow.utils import atomic_path, resolve_device, set_threads
+
+    if any(k < 1 for k in args.inference_steps):
+        raise UserError(f"--inference_steps {args.inference_steps} must all be >= 1")
+    if args.episodes < 1:
+        raise UserError(f"--episodes {args.episodes} must be >= 1")
+    set_threads(args.threads)
+    device = resolve_device(args.device)
+    ckpt = load_checkpoint(args.checkpoint, map_location=device)
+    policies = {k: v for k, v in ckpt.items() if k in ("policy", "onestep")}
+    which = args.policy if args.policy != "auto" else "policy"
+    if which == "flow":
+        which = "policy"
+    if which not in policies:
+        raise UserError(
+            f"--policy {args.policy!r} is not in {args.checkpoint}; it has: "
+            f"{', '.join('flow' if k == 'policy' else k for k in policies)}"
+        )
+    policy = ChunkPolicy.from_state(policies[which], device)
+    info = ckpt["dataset"]
+    steps = args.inference_steps if policy.is_flow else [1]  # a deterministic policy has no steps to sweep
+    rows = evaluate(
+        policy,
+        info["env_spec"],
+        info["env_id"],
+        steps,
+        args.episodes,
+        args.seed,
+        args.num_envs,
+        info["ref_min_score"],
+        info["ref_max_score"],
+        progress=not args.quiet,
+    )
+    cfg = ckpt.get("config", {})
+    label = (
+        "flow" if policy.is_flow and which == "policy" else ("onestep" if which == "onestep" else policy.kind)
+    )
+    meta = {
+        "stage": ckpt.get("stage"),
+        "dataset": args.dataset_name or info["dataset_id"],
+        "env_id": info["env_id"],
+        "flow": cfg.get("flow", policy.kind),
+        "policy": label,
+        "seed": cfg.get("seed"),
+        "eval_seed": args.seed,
+    }
+    frame = pd.DataFrame([{**meta, **r} for r in rows])
+    with atomic_path(args.out) as tmp:
+        frame.to_csv(tmp, index=False)
+    for k in steps:
+        summary = summarize([r for r in rows if r["inference_steps"] == k], prefix="")
+        print(f"inference_steps={k}: " + ", ".join(f"{m}={v:.4g}" for m, v in summary.items()))
+    print(f"wrote {args.out}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from myreinflow.algos.bc import BCConfig
+    from myreinflow.config import add_dataclass_args
+
+    parser = argparse.ArgumentParser(prog="myreinflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="get a Minari dataset (download or generate locally) and print its card")
+    p.add_argument("--dataset", default="myreinflow/pusher/expert-v0", help="Minari dataset id")
+    p.add_argument(
+        "--source",
+        default="auto",
+        choices=("auto", "minari", "generate"),
+        help="auto: local, else generate known myreinflow/ ids, else download",
+    )
+    p.add_argument("--card", default=None, help="also write the dataset card JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("bc", help="behaviour cloning of a flow (ReFlow/MeanFlow), MLP or categorical policy")
+    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_args(p, BCConfig)
+    p.set_defaults(func=_bc)
+
+    p = sub.add_parser("eval", help="evaluation rollouts of a checkpoint over a sweep of inference steps")
+    p.add_argument("--checkpoint", required=True, help="model.pt written by bc or fql")
+    p.add_argument(
+        "--inference_steps",
+        type=int,
+        nargs="+",
+        default=[1, 2, 4, 8, 16],
+        help="flow steps (NFE) to sweep (default: 1 2 4 8 16)",
+    )
+    p.add_argument("--episodes", type=int, default=50, help="episodes per setting (default: 50)")
+    p.add_argument("--seed", type=int, default=0, help="episode e uses env seed seed+e (default: 0)")
+    p.add_argument("--num_envs", type=int, default=50, help="vectorised envs (default: 50)")
+    p.add_argument(
+        "--policy",
+        default="auto",
+        choices=("auto", "flow", "onestep"),
+        help="which policy of the checkpoint (default: its main one)",
+    )
+    p.add_argument("--dataset_name", default=None, help="value of the CSV's dataset column (default: the id)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--out", default="eval.csv", help="output CSV (default: eval.csv)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except UserError as exc:
+        print(f"myreinflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

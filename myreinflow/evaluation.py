@@ -1,0 +1,117 @@
+"""Vectorised evaluation rollouts of chunk policies over a sweep of inference steps.
+
+Each episode e runs in its own env seeded with `seed + e`; the policy's sampling noise for a sweep entry
+comes from a generator seeded with (seed, inference_steps), so results are deterministic and do not
+depend on the order of the sweep. Chunks run open-loop: all `horizon_steps` actions, then re-plan.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from myreinflow.envs import make_vec_env, task_metrics
+from myreinflow.policy import ChunkPolicy
+
+
+def normalized_score(returns, ref_min: float | None, ref_max: float | None):
+    """Minari's normalisation (return − ref_min)/(ref_max − ref_min); NaN without reference scores."""
+    returns = np.asarray(returns, dtype=np.float64)
+    if ref_min is None or ref_max is None:
+        return np.full_like(returns, np.nan)
+    return (returns - ref_min) / (ref_max - ref_min)
+
+
+def rollout(policy: ChunkPolicy, envs, seeds: list[int], inference_steps: int, generator) -> dict:
+    """One episode per env of `envs` (len(seeds) envs); returns per-episode arrays."""
+    n = len(seeds)
+    obs, _ = envs.reset(seed=seeds)
+    history = np.repeat(obs[:, None], policy.cond_steps, axis=1)
+    done = np.zeros(n, bool)
+    returns, lengths = np.zeros(n), np.zeros(n, int)
+    final_obs = np.array(obs, dtype=np.float64)
+    latencies = []
+    while not done.all():
+        start = time.perf_counter()
+        chunk = policy.act(history, inference_steps, generator)
+        latencies.append(1000 * (time.perf_counter() - start))
+        for j in range(policy.horizon_steps):
+            obs, reward, terminated, truncated, _ = envs.step(chunk[:, j])
+            active = ~done
+            returns[active] += reward[active]
+            lengths[active] += 1
+            ended = active & (terminated | truncated)
+            # next-step autoreset: the observation returned with done is the episode's last one
+            final_obs[ended] = obs[ended]
+            done |= ended
+            history = np.concatenate([history[:, 1:], obs[:, None]], axis=1)
+            if done.all():
+                break
+    return {"return": returns, "length": lengths, "final_obs": final_obs, "latency_ms": np.mean(latencies)}
+
+
+def evaluate(
+    policy: ChunkPolicy,
+    env_spec: str,
+    env_id: str,
+    inference_steps: list[int],
+    episodes: int = 50,
+    seed: int = 0,
+    num_envs: int = 50,
+    ref_min: float | None = None,
+    ref_max: float | None = None,
+    vectorization_mode: str = "sync",
+    progress: bool = False,
+) -> list[dict]:
+    """Per-episode rows: inference_steps, episode, return, length, normalized_score, latency_ms, metrics."""
+    from tqdm import tqdm
+
+    num_envs = max(1, min(num_envs, episodes))
+    envs = make_vec_env(env_spec, num_envs, vectorization_mode)
+    rows = []
+    try:
+        sweep = tqdm(inference_steps, desc="eval", disable=not progress)
+        for k in sweep:
+            generator = torch.Generator(device=policy.device).manual_seed(seed * 100_003 + k)
+            for first in range(0, episodes, num_envs):
+                ids = list(range(first, min(first + num_envs, episodes)))
+                batch_envs = (
+                    envs if len(ids) == num_envs else make_vec_env(env_spec, len(ids), vectorization_mode)
+                )
+                out = rollout(policy, batch_envs, [seed + e for e in ids], k, generator)
+                if batch_envs is not envs:
+                    batch_envs.close()
+                scores = normalized_score(out["return"], ref_min, ref_max)
+                extra = task_metrics(env_id, out["final_obs"])
+                for i, e in enumerate(ids):
+                    rows.append(
+                        {
+                            "inference_steps": k,
+                            "episode": e,
+                            "return": float(out["return"][i]),
+                            "length": int(out["length"][i]),
+                            "normalized_score": float(scores[i]),
+                            "latency_ms": float(out["latency_ms"]),
+                            **{m: float(v[i]) for m, v in extra.items()},
+                        }
+                    )
+    finally:
+        envs.close()
+    return rows
+
+
+def summarize(rows: list[dict], prefix: str = "eval/") -> dict[str, float]:
+    """Training-log summary of evaluation rows (one inference-steps setting)."""
+    ret = np.array([r["return"] for r in rows])
+    out = {
+        f"{prefix}mean_return": ret.mean(),
+        f"{prefix}std_return": ret.std(),
+        f"{prefix}mean_length": np.mean([r["length"] for r in rows]),
+        f"{prefix}normalized_score": np.mean([r["normalized_score"] for r in rows]),
+    }
+    for key in ("final_distance", "success"):
+        if key in rows[0]:
+            out[f"{prefix}{key}"] = np.mean([r[key] for r in rows])
+    return out

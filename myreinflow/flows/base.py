@@ -1,0 +1,81 @@
+"""What ReFlow and MeanFlow share: the time convention, the interpolation and the one sampler.
+
+Convention (both flows): data x at t = 0, noise ε at t = 1, z_t = (1 − t)·x + t·ε, instantaneous velocity
+v = dz_t/dt = ε − x. The network predicts the *average* velocity u(z_t, r, t | obs) over [r, t], so that
+z_r = z_t − (t − r)·u(z_t, r, t). ReFlow is the case r = t (u is the instantaneous velocity).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def as_condition(cond: torch.Tensor | dict) -> torch.Tensor:
+    """Flatten a conditioning batch to (B, cond_dim); accepts a tensor or a dict with key 'state'."""
+    if isinstance(cond, dict):
+        cond = cond["state"]
+    return cond.reshape(cond.shape[0], -1)
+
+
+def logit_normal(n: int, mean: float, std: float, device, generator=None) -> torch.Tensor:
+    return torch.sigmoid(mean + std * torch.randn(n, device=device, generator=generator))
+
+
+class FlowPolicy(nn.Module):
+    """Generative model over action chunks (B, horizon_steps, action_dim), conditioned on observations."""
+
+    def __init__(self, network: nn.Module, device: str | torch.device, horizon_steps: int, action_dim: int):
+        super().__init__()
+        self.network = network
+        self.device = torch.device(device)
+        self.horizon_steps, self.action_dim = horizon_steps, action_dim
+        self.to(self.device)
+
+    @property
+    def flat_dim(self) -> int:
+        return self.horizon_steps * self.action_dim
+
+    def average_velocity(self, z, r, t, obs) -> torch.Tensor:
+        """u(z, r, t | obs) used by the sampler; flows that only know v override this."""
+        return self.network(z, r, t, obs)
+
+    def interpolate(self, x: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (1 - t)[:, None] * x + t[:, None] * noise
+
+    @torch.no_grad()
+    def sample(
+        self,
+        cond: torch.Tensor | dict,
+        inference_steps: int,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        clip: float | None = 1.0,
+        return_path: bool = False,
+    ):
+        """Integrate from t = 1 (noise) to t = 0 on a uniform grid of `inference_steps` steps (NFE).
+
+        Returns action chunks (B, horizon_steps, action_dim), clipped to ±clip (None: no clipping), and
+        with `return_path` also the (K + 1, B, horizon·act) trajectory of the unclipped states.
+        """
+        if inference_steps < 1:
+            raise ValueError(f"inference_steps must be >= 1, got {inference_steps}")
+        obs = as_condition(cond)
+        n = obs.shape[0]
+        if noise is None:
+            noise = torch.randn(n, self.flat_dim, device=obs.device, generator=generator)
+        z = noise.reshape(n, self.flat_dim)
+        grid = torch.linspace(1.0, 0.0, inference_steps + 1, device=obs.device)
+        path = [z]
+        for k in range(inference_steps):
+            t, r = grid[k].expand(n), grid[k + 1].expand(n)
+            z = z - (grid[k] - grid[k + 1]) * self.average_velocity(z, r, t, obs)
+            path.append(z)
+        x = z.reshape(n, self.horizon_steps, self.action_dim)
+        if clip is not None:
+            x = x.clamp(-clip, clip)
+        return (x, torch.stack(path)) if return_path else x
+
+    def compute_loss(self, x: torch.Tensor, obs: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Training loss on a batch of data chunks x (B, H, A) and observations; returns (loss, info)."""
+        raise NotImplementedError
