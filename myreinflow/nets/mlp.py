@@ -121,10 +121,8 @@ class FlowNet(nn.Module):
         """
         x = torch.cat([z, obs, self.t_embed(t), self.dt_embed(t - r)], dim=-1)
         with torch.no_grad():
-            dx = torch.cat(
-                [dz, torch.zeros_like(obs), self.t_embed.tangent(t, dt), self.dt_embed.tangent(t - r, dt - dr)],
-                dim=-1,
-            )
+            d_time = [self.t_embed.tangent(t, dt), self.dt_embed.tangent(t - r, dt - dr)]
+            dx = torch.cat([dz, torch.zeros_like(obs), *d_time], dim=-1)
         layers = list(self.mlp)
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.Linear):
