@@ -4,9 +4,9 @@ The MeanFlow identity u(z_t, r, t) = v − (t − r)·d/dt u(z_t, r, t), with th
 d/dt u = v·∂_z u + ∂_t u, is computed as one forward-mode JVP of the network with tangent (v, 0, 1)
 on (z, r, t): `torch.func.jvp` for any network (no double backward), or the network's own
 `forward_and_jvp` when it has one (FlowNet: same numbers, ~3× cheaper on CPU). The target is
-stop-gradient; the loss per sample is the squared error summed over dimensions, with the paper's adaptive weight 1/(err + c)^p (detached).
-With p = 1 the weighted loss sits near 1 whatever the error, so `train/flow_mse` (unweighted, per
-dimension) is logged too.
+stop-gradient; the loss per sample is the squared error summed over dimensions, with the paper's
+adaptive weight 1/(err + c)^p (detached). With p = 1 the weighted loss sits near 1 whatever the error,
+so `train/flow_mse` (unweighted, per dimension) is logged too.
 """
 
 from __future__ import annotations
