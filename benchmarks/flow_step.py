@@ -61,13 +61,25 @@ def main() -> None:
                 step(flow, opt, x, obs)
             times[name].append(1000 * (time.perf_counter() - start) / args.steps)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({
-        "benchmark": "flow_train_step", "hidden": args.hidden, "batch": args.batch,
-        "chunk": [args.horizon, args.act_dim], "obs_dim": args.obs_dim, "threads": args.threads,
-        "torch": torch.__version__, "machine": platform.machine(),
-        "reflow_ms": round(med["reflow"], 3), "meanflow_ms": round(med["meanflow"], 3),
-        "ratio": round(med["meanflow"] / med["reflow"], 3), "target_ratio_max": 1.6,
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "benchmark": "flow_train_step",
+                "hidden": args.hidden,
+                "batch": args.batch,
+                "chunk": [args.horizon, args.act_dim],
+                "obs_dim": args.obs_dim,
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "machine": platform.machine(),
+                "reflow_ms": round(med["reflow"], 3),
+                "meanflow_ms": round(med["meanflow"], 3),
+                "ratio": round(med["meanflow"] / med["reflow"], 3),
+                "target_ratio_max": 1.6,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ def _eval(args) -> None:
 
     if any(k < 1 for k in args.inference_steps):
         raise UserError(f"--inference_steps {args.inference_steps} must all be >= 1")
+    if args.act_steps < 0:
+        raise UserError(f"--act_steps {args.act_steps} must be >= 0 (0 = the whole chunk)")
     if args.episodes < 1:
         raise UserError(f"--episodes {args.episodes} must be >= 1")
     set_threads(args.threads)
@@ -53,6 +55,10 @@ def _eval(args) -> None:
             f"{', '.join('flow' if k == 'policy' else k for k in policies)}"
         )
     policy = ChunkPolicy.from_state(policies[which], device)
+    if args.act_steps > policy.horizon_steps:
+        raise UserError(
+            f"--act_steps {args.act_steps} exceeds the policy's horizon_steps {policy.horizon_steps}"
+        )
     info = ckpt["dataset"]
     steps = args.inference_steps if policy.is_flow else [1]  # a deterministic policy has no steps to sweep
     rows = evaluate(
@@ -66,6 +72,7 @@ def _eval(args) -> None:
         info["ref_min_score"],
         info["ref_max_score"],
         progress=not args.quiet,
+        act_steps=args.act_steps,
     )
     cfg = ckpt.get("config", {})
     label = (
@@ -126,6 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=50, help="episodes per setting (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="episode e uses env seed seed+e (default: 0)")
     p.add_argument("--num_envs", type=int, default=50, help="vectorised envs (default: 50)")
+    p.add_argument(
+        "--act_steps",
+        type=int,
+        default=0,
+        help="actions of each chunk run before re-planning (default 0: the whole chunk)",
+    )
     p.add_argument(
         "--policy",
         default="auto",

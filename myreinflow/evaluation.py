@@ -24,8 +24,14 @@ def normalized_score(returns, ref_min: float | None, ref_max: float | None):
     return (returns - ref_min) / (ref_max - ref_min)
 
 
-def rollout(policy: ChunkPolicy, envs, seeds: list[int], inference_steps: int, generator) -> dict:
-    """One episode per env of `envs` (len(seeds) envs); returns per-episode arrays."""
+def rollout(
+    policy: ChunkPolicy, envs, seeds: list[int], inference_steps: int, generator, act_steps: int = 0
+) -> dict:
+    """One episode per env of `envs` (len(seeds) envs); returns per-episode arrays.
+
+    Each chunk's first `act_steps` actions run open-loop before re-planning (0 = the whole chunk).
+    """
+    act_steps = act_steps or policy.horizon_steps
     n = len(seeds)
     obs, _ = envs.reset(seed=seeds)
     history = np.repeat(obs[:, None], policy.cond_steps, axis=1)
@@ -37,7 +43,7 @@ def rollout(policy: ChunkPolicy, envs, seeds: list[int], inference_steps: int, g
         start = time.perf_counter()
         chunk = policy.act(history, inference_steps, generator)
         latencies.append(1000 * (time.perf_counter() - start))
-        for j in range(policy.horizon_steps):
+        for j in range(act_steps):
             obs, reward, terminated, truncated, _ = envs.step(chunk[:, j])
             active = ~done
             returns[active] += reward[active]
@@ -64,8 +70,12 @@ def evaluate(
     ref_max: float | None = None,
     vectorization_mode: str = "sync",
     progress: bool = False,
+    act_steps: int = 0,
 ) -> list[dict]:
-    """Per-episode rows: inference_steps, episode, return, length, normalized_score, latency_ms, metrics."""
+    """Per-episode rows: inference_steps, act_steps, episode, return, length, normalized_score,
+    latency_ms, task metrics."""
+    if not 0 <= act_steps <= policy.horizon_steps:
+        raise ValueError(f"act_steps {act_steps} must be in [0, horizon_steps={policy.horizon_steps}]")
     from tqdm import tqdm
 
     num_envs = max(1, min(num_envs, episodes))
@@ -80,7 +90,7 @@ def evaluate(
                 batch_envs = (
                     envs if len(ids) == num_envs else make_vec_env(env_spec, len(ids), vectorization_mode)
                 )
-                out = rollout(policy, batch_envs, [seed + e for e in ids], k, generator)
+                out = rollout(policy, batch_envs, [seed + e for e in ids], k, generator, act_steps)
                 if batch_envs is not envs:
                     batch_envs.close()
                 scores = normalized_score(out["return"], ref_min, ref_max)
@@ -89,6 +99,7 @@ def evaluate(
                     rows.append(
                         {
                             "inference_steps": k,
+                            "act_steps": act_steps or policy.horizon_steps,
                             "episode": e,
                             "return": float(out["return"][i]),
                             "length": int(out["length"][i]),

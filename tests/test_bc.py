@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -14,13 +15,37 @@ from myreinflow.cli import main
 from myreinflow.policy import ChunkPolicy
 
 PUSHER = "myreinflow/pusher/tiny-v0"
-EVAL_COLUMNS = ["stage", "dataset", "env_id", "flow", "policy", "seed", "inference_steps", "episode",
-                "return", "length", "normalized_score", "latency_ms", "final_distance", "success"]
+EVAL_COLUMNS = [
+    "stage",
+    "dataset",
+    "env_id",
+    "flow",
+    "policy",
+    "seed",
+    "inference_steps",
+    "episode",
+    "return",
+    "length",
+    "normalized_score",
+    "latency_ms",
+    "final_distance",
+    "success",
+]
 
 
 def quick(tmp_path, name, **kw) -> BCConfig:
-    base = dict(dataset=PUSHER, epochs=2, batch_size=128, hidden=(64, 64), eval_freq=1, eval_episodes=2,
-                no_wandb=True, threads=1, device="cpu", out=str(tmp_path / name))
+    base = dict(
+        dataset=PUSHER,
+        epochs=2,
+        batch_size=128,
+        hidden=(64, 64),
+        eval_freq=1,
+        eval_episodes=2,
+        no_wandb=True,
+        threads=1,
+        device="cpu",
+        out=str(tmp_path / name),
+    )
     return BCConfig(**{**base, **kw})
 
 
@@ -30,8 +55,17 @@ def test_bc_writes_the_contract_and_checkpoint_round_trips(minari_root, tmp_path
     out = path.parent
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.pt", "train.csv"]
     log = pd.read_csv(out / "train.csv")
-    assert {"step", "epoch", "wall_s", "train/loss", "eval/mean_return", "eval/std_return",
-            "eval/mean_length", "eval/normalized_score", "eval/final_distance"} <= set(log.columns)
+    assert {
+        "step",
+        "epoch",
+        "wall_s",
+        "train/loss",
+        "eval/mean_return",
+        "eval/std_return",
+        "eval/mean_length",
+        "eval/normalized_score",
+        "eval/final_distance",
+    } <= set(log.columns)
     assert log["epoch"].tolist() == [1, 2] and log["train/loss"].notna().all()
     ckpt = load_checkpoint(path)
     assert ckpt["stage"] == "bc" and ckpt["epoch"] == 2 and ckpt["dataset"]["env_id"] == "Pusher-v5"
@@ -61,8 +95,18 @@ def test_resume_continues_exactly_where_it_stopped(minari_root, tmp_path):
 
 
 def test_discrete_actions_get_a_categorical_policy_that_learns(minari_root, tmp_path):
-    path = train(quick(tmp_path, "cartpole", dataset="myreinflow/cartpole/tiny-v0", epochs=10,
-                       eval_freq=0, horizon_steps=1, lr=1e-3), progress=False)
+    path = train(
+        quick(
+            tmp_path,
+            "cartpole",
+            dataset="myreinflow/cartpole/tiny-v0",
+            epochs=10,
+            eval_freq=0,
+            horizon_steps=1,
+            lr=1e-3,
+        ),
+        progress=False,
+    )
     ckpt = load_checkpoint(path)
     assert ckpt["policy"]["spec"]["kind"] == "categorical"
     out = tmp_path / "cartpole.csv"
@@ -74,12 +118,26 @@ def test_discrete_actions_get_a_categorical_policy_that_learns(minari_root, tmp_
 
 def test_eval_cli_sweeps_steps_deterministically(minari_root, tmp_path):
     path = train(quick(tmp_path, "mf", flow="meanflow", epochs=1), progress=False)
-    args = ["eval", "--checkpoint", str(path), "--inference_steps", "1", "2", "--episodes", "3",
-            "--num_envs", "2", "--seed", "5", "--quiet"]
+    args = [
+        "eval",
+        "--checkpoint",
+        str(path),
+        "--inference_steps",
+        "1",
+        "2",
+        "--episodes",
+        "3",
+        "--num_envs",
+        "2",
+        "--seed",
+        "5",
+        "--quiet",
+    ]
     assert main([*args, "--out", str(tmp_path / "a.csv")]) == 0
     assert main([*args, "--out", str(tmp_path / "b.csv")]) == 0
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
-    assert list(a.columns[: len(EVAL_COLUMNS) + 1]) == EVAL_COLUMNS[:6] + ["eval_seed"] + EVAL_COLUMNS[6:]
+    assert set(EVAL_COLUMNS + ["eval_seed", "act_steps"]) == set(a.columns)
+    assert list(a.columns[:6]) == EVAL_COLUMNS[:6] and (a["act_steps"] == 4).all()
     assert len(a) == 6 and a["episode"].tolist() == [0, 1, 2, 0, 1, 2]
     assert (a["policy"] == "flow").all() and (a["flow"] == "meanflow").all() and (a["stage"] == "bc").all()
     pd.testing.assert_series_equal(a["return"], b["return"])
@@ -87,8 +145,9 @@ def test_eval_cli_sweeps_steps_deterministically(minari_root, tmp_path):
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "myreinflow", *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "myreinflow", *args], capture_output=True, text=True, timeout=120, env=env
+    )
 
 
 @pytest.mark.parametrize(
@@ -98,6 +157,7 @@ def run_cli(*args, env=None):
         (["bc", "--epochs", "-2"], "epochs = -2"),
         (["bc", "--flow", "diffusion"], "invalid choice: 'diffusion'"),
         (["eval", "--checkpoint", "missing.pt"], "checkpoint 'missing.pt' does not exist"),
+        (["eval", "--checkpoint", "missing.pt", "--act_steps", "-1"], "--act_steps -1 must be >= 0"),
     ],
 )
 def test_bad_input_gets_one_clear_line(minari_root, tmp_path, args, needle):
@@ -105,6 +165,16 @@ def test_bad_input_gets_one_clear_line(minari_root, tmp_path, args, needle):
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert needle in last and "Traceback" not in result.stderr
+
+
+def test_default_remote_dataset_offline_fails_fast_with_the_local_alternative(minari_root, tmp_path):
+    start = time.monotonic()
+    result = run_cli("bc", "--no_wandb", "--out", str(tmp_path / "run"))
+    assert time.monotonic() - start < 30 and result.returncode == 2
+    line = result.stderr.strip().splitlines()[-1]
+    assert "'mujoco/pusher/expert-v0'" in line and "could not be downloaded" in line
+    assert "myreinflow data --dataset myreinflow/pusher/expert-v0" in line
+    assert not (tmp_path / "run").exists()
 
 
 def test_corrupt_checkpoint_and_unknown_yaml_key(minari_root, tmp_path):

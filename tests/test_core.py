@@ -22,8 +22,12 @@ def two_episodes():
     # observation value = 10·episode + step, action value = 100·episode + step: indices can be read back
     eps = []
     for e, n in enumerate((3, 5)):
-        eps.append({"observations": (10 * e + np.arange(n + 1, dtype=np.float32))[:, None],
-                    "actions": (100 * e + np.arange(n, dtype=np.float32))[:, None]})
+        eps.append(
+            {
+                "observations": (10 * e + np.arange(n + 1, dtype=np.float32))[:, None],
+                "actions": (100 * e + np.arange(n, dtype=np.float32))[:, None],
+            }
+        )
     return eps
 
 

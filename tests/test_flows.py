@@ -80,16 +80,19 @@ def test_meanflow_identity_holds_for_the_exact_average_velocity():
 def test_sampler_with_exact_velocity_reaches_the_gaussian(steps):
     exact = GaussianAverageVelocity()
     flow = MeanFlow(exact, "cpu", 1, 1)
-    x = flow.sample(torch.zeros(200_000, 0), steps, clip=None,
-                    generator=torch.Generator().manual_seed(0)).flatten()
+    x = flow.sample(
+        torch.zeros(200_000, 0), steps, clip=None, generator=torch.Generator().manual_seed(0)
+    ).flatten()
     assert abs(x.mean().item() - M) < 0.01 and abs(x.std().item() - S) < 0.01
 
 
 def test_reflow_euler_converges_with_steps():
     flow = ReFlow(GaussianAverageVelocity(), "cpu", 1, 1)
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
-    err = [abs(flow.sample(torch.zeros(100_000, 0), k, clip=None, generator=gen()).std().item() - S)
-           for k in (1, 4, 128)]
+    err = [
+        abs(flow.sample(torch.zeros(100_000, 0), k, clip=None, generator=gen()).std().item() - S)
+        for k in (1, 4, 128)
+    ]
     # one Euler step from t = 1 lands every sample on the data mean (the collapse MeanFlow avoids)
     assert err[0] == pytest.approx(S, abs=1e-4)
     assert err[0] > err[1] > err[2] and err[2] < 0.01
