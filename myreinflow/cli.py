@@ -75,9 +75,8 @@ def _eval(args) -> None:
         act_steps=args.act_steps,
     )
     cfg = ckpt.get("config", {})
-    label = (
-        "flow" if policy.is_flow and which == "policy" else ("onestep" if which == "onestep" else policy.kind)
-    )
+    # the policy column: the flow (BC or fine-tuned), FQL's one-step policy, or mlp / categorical
+    label = "onestep" if which == "onestep" else ("flow" if policy.is_flow else policy.kind)
     meta = {
         "stage": ckpt.get("stage"),
         "dataset": args.dataset_name or info["dataset_id"],

@@ -255,10 +255,9 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
             raise UserError(f"{ckpt_path} holds a different run ({what}); use another --out or delete it")
         model.load_state_dict(ckpt["policy"]["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        generator.set_state(
-            ckpt["rng"]["generator"].to("cpu") if device.type == "cpu" else ckpt["rng"]["generator"]
-        )
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        # RNG states are CPU byte tensors whatever the device (map_location may have moved them)
+        generator.set_state(ckpt["rng"]["generator"].cpu())
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         step, start_epoch = ckpt["step"], ckpt["epoch"]
         if start_epoch >= cfg.epochs:
             print(f"{ckpt_path} is complete ({start_epoch} epochs); nothing to do")
@@ -357,7 +356,3 @@ def _yaml(cfg) -> str:
     import yaml
 
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
-
-
-def config_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(BCConfig)]
