@@ -135,10 +135,9 @@ def _clean_stale_tmp(root: Path) -> None:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f)
-    os.replace(tmp, path)
+    from myreinflow.utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(data))
 
 
 def ensure_namespace(

@@ -8,7 +8,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -232,14 +231,6 @@ def _component_stats(recipe: dict, returns: np.ndarray, dist: np.ndarray | None)
 
 def write_card(card: dict[str, Any], path: str | os.PathLike) -> None:
     """Writes ``card`` as JSON atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(card, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from myreinflow.utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(card, indent=2, sort_keys=False))
