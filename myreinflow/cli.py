@@ -55,10 +55,6 @@ def _eval(args) -> None:
             f"{', '.join('flow' if k == 'policy' else k for k in policies)}"
         )
     policy = ChunkPolicy.from_state(policies[which], device)
-    if args.act_steps > policy.horizon_steps:
-        raise UserError(
-            f"--act_steps {args.act_steps} exceeds the policy's horizon_steps {policy.horizon_steps}"
-        )
     info = ckpt["dataset"]
     steps = args.inference_steps if policy.is_flow else [1]  # a deterministic policy has no steps to sweep
     rows = evaluate(

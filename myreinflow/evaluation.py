@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from myreinflow.envs import make_vec_env, task_metrics
+from myreinflow.errors import UserError
 from myreinflow.policy import ChunkPolicy
 
 
@@ -75,7 +76,8 @@ def evaluate(
     """Per-episode rows: inference_steps, act_steps, episode, return, length, normalized_score,
     latency_ms, task metrics."""
     if not 0 <= act_steps <= policy.horizon_steps:
-        raise ValueError(f"act_steps {act_steps} must be in [0, horizon_steps={policy.horizon_steps}]")
+        raise UserError(f"act_steps {act_steps} must be in [0, horizon_steps={policy.horizon_steps}]")
+    act_steps = act_steps or policy.horizon_steps
     from tqdm import tqdm
 
     num_envs = max(1, min(num_envs, episodes))
@@ -99,7 +101,7 @@ def evaluate(
                     rows.append(
                         {
                             "inference_steps": k,
-                            "act_steps": act_steps or policy.horizon_steps,
+                            "act_steps": act_steps,
                             "episode": e,
                             "return": float(out["return"][i]),
                             "length": int(out["length"][i]),

@@ -134,18 +134,14 @@ def _clean_stale_tmp(root: Path) -> None:
             continue
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    from myreinflow.utils import atomic_write_text
-
-    atomic_write_text(path, json.dumps(data))
-
-
 def ensure_namespace(
     root: Path, namespace: str, description: str | None = None, like: Path | None = None
 ) -> None:
     """Creates Minari namespace metadata for ``namespace`` and its parents under ``root`` where missing,
     copied from the root ``like`` when it has them (e.g. downloaded ones), else ``{}``."""
     from minari.namespace import NAMESPACE_METADATA_FILENAME
+
+    from myreinflow.utils import atomic_write_text  # imports torch: not at module level (spawned workers)
 
     parts = namespace.split("/")
     for i in range(1, len(parts) + 1):
@@ -159,7 +155,7 @@ def ensure_namespace(
             data = json.loads(src.read_text())
         else:
             data = {"description": description} if i == 1 and description is not None else {}
-        _write_json_atomic(meta, data)
+        atomic_write_text(meta, json.dumps(data))
 
 
 def new_tmp_root(root: Path) -> Path:

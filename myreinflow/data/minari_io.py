@@ -174,7 +174,7 @@ def _download(dataset_id: str, recipes: list[str], progress: bool) -> None:
 
 def dataset_card(dataset) -> dict[str, Any]:
     """Summary of a ``minari.MinariDataset``: id, source, env, size, returns, reference scores and, for
-    Pusher, the mean final object–goal distance (3D, as in ``myreinflow.envs.pusher_metrics``)."""
+    tasks with a distance metric in ``myreinflow.envs.TASK_METRICS`` (Pusher), its mean at episode ends."""
     meta = dataset.storage.metadata
     env_spec = dataset.spec.env_spec
     env_id = env_spec.id if env_spec is not None else None
@@ -200,10 +200,12 @@ def dataset_card(dataset) -> dict[str, Any]:
         "ref_max_score": opt_float("ref_max_score"),
     }
     dist = None
-    if env_id and env_id.split("/")[-1].startswith("Pusher") and len(final_obs) == len(returns) > 0:
-        last = np.stack(final_obs)
-        dist = np.linalg.norm(last[:, 17:20] - last[:, 20:23], axis=-1)
-        card["final_distance_mean"] = float(dist.mean())
+    if env_id and len(final_obs) == len(returns) > 0:
+        from myreinflow.envs import task_metrics
+
+        dist = task_metrics(env_id, np.stack(final_obs)).get("final_distance")
+        if dist is not None:
+            card["final_distance_mean"] = float(dist.mean())
     if "myreinflow_recipe" in meta:
         recipe = json.loads(meta["myreinflow_recipe"])
         card["recipe"] = recipe
