@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eval.csv", help="output CSV (default: eval.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)
+
+    from myreinflow.analysis.cli import add_parser as add_summarize_parser  # the pipeline's summaries
+
+    add_summarize_parser(sub)
     return parser
 
 

@@ -1,0 +1,187 @@
+"""Tidy summary tables of a study: concatenated CSVs, means with 95 % confidence intervals, headline numbers.
+
+Confidence intervals are percentile bootstraps of the mean (`scipy.stats.bootstrap`, 2000 resamples,
+fixed seed) over every episode of every training seed in a group. With one seed they describe
+evaluation noise only, not training noise.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from myreinflow.errors import UserError
+
+# evaluation metrics summarised in table.csv, when the eval CSVs have them
+EVAL_METRICS = ("normalized_score", "return", "final_distance", "success", "length", "latency_ms")
+GROUP_KEYS = ("stage", "dataset", "env_id", "flow", "policy", "inference_steps")
+CI_LEVEL = 0.95
+N_RESAMPLES = 2000
+# results/{stage}/{dataset}/{flow}/seed{seed}/train.csv (the output contract)
+TRAIN_PATH = re.compile(r"(?P<stage>[^/]+)/(?P<dataset>[^/]+)/(?P<flow>[^/]+)/seed(?P<seed>\d+)/train\.csv$")
+
+
+def read_csvs(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Rows of every CSV, in order; columns missing from some files are empty there."""
+    frames = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"input {str(path)!r} does not exist")
+        frames.append(pd.read_csv(path))
+    if not frames:
+        raise UserError("no input CSV files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_train(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """Training CSVs labelled with stage, dataset, flow and seed from their contract paths."""
+    frames = []
+    for path in paths:
+        match = TRAIN_PATH.search(Path(path).as_posix())
+        if not match:
+            raise UserError(f"{str(path)!r} is not a <stage>/<dataset>/<flow>/seed<N>/train.csv path")
+        frame = read_csvs([path])
+        labels = match.groupdict()
+        frame.insert(0, "seed", int(labels.pop("seed")))
+        for i, (key, value) in enumerate(labels.items()):
+            frame.insert(i, key, value)
+        frames.append(frame)
+    if not frames:
+        raise UserError("no input CSV files given")
+    return pd.concat(frames, ignore_index=True)
+
+
+def mean_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """(mean, low, high) with a 95 % percentile-bootstrap interval; NaN bounds for fewer than 2 values."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, np.nan, np.nan
+    if np.all(values == values[0]):
+        return mean, mean, mean
+    res = stats.bootstrap(
+        (values,),
+        np.mean,
+        confidence_level=CI_LEVEL,
+        n_resamples=N_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def ci_table(evals: pd.DataFrame) -> pd.DataFrame:
+    """One row per (stage, dataset, env, flow, policy, inference_steps, metric): n, seeds, mean, CI."""
+    keys = [k for k in GROUP_KEYS if k in evals]
+    metrics = [m for m in EVAL_METRICS if m in evals]
+    rows = []
+    for group, frame in evals.groupby(keys, sort=True, dropna=False):
+        for metric in metrics:
+            mean, low, high = mean_ci(frame[metric].to_numpy())
+            rows.append(
+                {
+                    **dict(zip(keys, group, strict=True)),
+                    "metric": metric,
+                    "n": int(frame[metric].notna().sum()),
+                    "n_seeds": int(frame["seed"].nunique()) if "seed" in frame else 1,
+                    "mean": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def best_steps(table: pd.DataFrame, metric: str = "normalized_score") -> pd.DataFrame:
+    """Per (stage, dataset, flow, policy): the inference steps with the highest mean `metric`."""
+    rows = table[table["metric"] == metric]
+    idx = rows.groupby(["stage", "dataset", "flow", "policy"], sort=True)["mean"].idxmax()
+    return rows.loc[idx.dropna()]
+
+
+def _score(table, stage, dataset, flow, policy, steps=None, metric="normalized_score"):
+    rows = table[
+        (table["stage"] == stage)
+        & (table["dataset"] == dataset)
+        & (table["flow"] == flow)
+        & (table["policy"] == policy)
+        & (table["metric"] == metric)
+    ]
+    if steps is not None:
+        rows = rows[rows["inference_steps"] == steps]
+    return rows
+
+
+def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
+    """The study's questions in numbers, one row each, per dataset:
+
+    - MeanFlow at 1 step against ReFlow at its best number of steps (BC and FQL flows);
+    - FQL's policies against the best BC policy of the same dataset.
+
+    Normalized scores, with the final distance (when the env has it) at the same steps.
+    """
+    best = best_steps(table)
+    rows = []
+
+    def value(stage, dataset, flow, policy, steps, metric):
+        r = _score(table, stage, dataset, flow, policy, steps, metric)
+        return float(r["mean"].iloc[0]) if len(r) else np.nan
+
+    for dataset in sorted(table["dataset"].unique()):
+        for stage in sorted(table["stage"].unique()):
+            ref = best[(best["stage"] == stage) & (best["dataset"] == dataset) & (best["flow"] == "reflow")]
+            ref = ref[ref["policy"] == "flow"]
+            mf = _score(table, stage, dataset, "meanflow", "flow", 1)
+            if len(ref) and len(mf):
+                k = int(ref["inference_steps"].iloc[0])
+                gap = float(mf["mean"].iloc[0] - ref["mean"].iloc[0])
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "stage": stage,
+                        "question": "MeanFlow at 1 step minus ReFlow at its best steps",
+                        "a": f"meanflow K=1: {mf['mean'].iloc[0]:.3f}",
+                        "b": f"reflow K={k}: {ref['mean'].iloc[0]:.3f}",
+                        "difference": gap,
+                        "holds": bool(gap >= -tolerance),
+                        "criterion": f"difference >= -{tolerance}",
+                    }
+                )
+        if "fql" not in set(table["stage"]):
+            continue
+        bc = best[(best["stage"] == "bc") & (best["dataset"] == dataset)]
+        if not len(bc):
+            continue
+        top = bc.loc[bc["mean"].idxmax()]
+        for _, fql in best[(best["stage"] == "fql") & (best["dataset"] == dataset)].iterrows():
+            k = int(fql["inference_steps"])
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "stage": "fql",
+                    "question": f"FQL {fql['flow']} ({fql['policy']} policy) minus the best BC policy",
+                    "a": f"fql {fql['flow']} {fql['policy']} K={k}: {fql['mean']:.3f}"
+                    + _distance(value("fql", dataset, fql["flow"], fql["policy"], k, "final_distance")),
+                    "b": f"bc {top['flow']} K={int(top['inference_steps'])}: {top['mean']:.3f}"
+                    + _distance(
+                        value("bc", dataset, *top[["flow", "policy", "inference_steps"]], "final_distance")
+                    ),
+                    "difference": float(fql["mean"] - top["mean"]),
+                    "holds": bool(fql["mean"] > top["mean"]),
+                    "criterion": "difference > 0",
+                }
+            )
+    columns = ["dataset", "stage", "question", "a", "b", "difference", "holds", "criterion"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _distance(d: float) -> str:
+    return "" if np.isnan(d) else f" ({d:.3f} m)"

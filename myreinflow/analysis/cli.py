@@ -1,0 +1,86 @@
+"""`myreinflow summarize ...`: the pipeline's aggregation and figures, one command per output kind."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from myreinflow.errors import UserError
+from myreinflow.utils import atomic_path
+
+
+def _write(frame, path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    print(f"wrote {path} ({len(frame)} rows)")
+
+
+def _concat(args) -> None:
+    from myreinflow.analysis.aggregate import read_csvs
+
+    _write(read_csvs(args.inputs), args.out)
+
+
+def _eval(args) -> None:
+    from myreinflow.analysis.aggregate import ci_table, headline, read_csvs
+
+    evals = read_csvs(args.inputs)
+    table = ci_table(evals)
+    _write(evals, args.out)
+    _write(table, args.table)
+    _write(headline(table), args.headline)
+
+
+def _train(args) -> None:
+    from myreinflow.analysis.aggregate import read_train
+
+    _write(read_train(args.inputs), args.out)
+
+
+def _figure(args) -> None:
+    import pandas as pd
+
+    from myreinflow.analysis.figures import FIGURES
+
+    if args.name not in FIGURES:
+        raise UserError(f"figure {args.name!r} is not one of {', '.join(FIGURES)}")
+    if not Path(args.input).is_file():
+        raise UserError(f"input {args.input!r} does not exist")
+    FIGURES[args.name](pd.read_csv(args.input), args.out)
+    print(f"wrote {args.out}")
+
+
+def add_parser(sub) -> None:
+    """Adds `summarize` and its commands to the `myreinflow` subparsers `sub`."""
+    p = sub.add_parser("summarize", help="summary tables and figures of a study (used by the pipeline)")
+    commands = p.add_subparsers(dest="summary_command", required=True)
+
+    def command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        c = commands.add_parser(name, help=help_text, description=help_text)
+        c.set_defaults(func=func)
+        return c
+
+    c = command("concat", "rows of several CSVs in one CSV", _concat)
+    c.add_argument("inputs", nargs="+", help="CSV files")
+    c.add_argument("--out", required=True, help="output CSV")
+
+    c = command("eval", "eval CSVs → tidy eval.csv, table.csv (means, 95 %% CIs) and headline.csv", _eval)
+    c.add_argument("inputs", nargs="+", help="eval CSVs written by `myreinflow eval`")
+    c.add_argument("--out", required=True, help="all rows (eval.csv)")
+    c.add_argument("--table", required=True, help="mean and 95 %% bootstrap CI per group and metric")
+    c.add_argument("--headline", required=True, help="the study's comparisons in numbers")
+
+    c = command("train", "train CSVs (<stage>/<dataset>/<flow>/seed<N>/train.csv) → one tidy CSV", _train)
+    c.add_argument("inputs", nargs="+", help="train CSVs in the output-contract layout")
+    c.add_argument("--out", required=True, help="output CSV")
+
+    c = command("toy2d", "2D-study metrics CSVs → one tidy CSV", _concat)
+    c.add_argument("inputs", nargs="+", help="metrics.csv files of `myreinflow mean-flow-2d`")
+    c.add_argument("--out", required=True, help="output CSV")
+
+    c = command("figure", "one figure (PNG) from one summary CSV", _figure)
+    c.add_argument(
+        "name", help="return, fql (from table.csv), latency (eval.csv), curves (train.csv), toy2d (toy2d.csv)"
+    )
+    c.add_argument("input", help="the summary CSV the figure is drawn from")
+    c.add_argument("--out", required=True, help="output PNG")

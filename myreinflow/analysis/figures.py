@@ -1,0 +1,350 @@
+"""Seaborn figures of a study, each from one summary CSV: one function per figure, one PNG each.
+
+Colours are fixed per flow across every figure; baselines (MLP BC, FQL's one-step policy) are
+horizontal reference lines, since they have no inference steps to sweep.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from myreinflow.analysis.aggregate import best_steps  # noqa: E402
+from myreinflow.errors import UserError  # noqa: E402
+from myreinflow.utils import atomic_path  # noqa: E402
+
+_CB = sns.color_palette("colorblind")
+FLOW_COLORS = {"reflow": _CB[0], "meanflow": _CB[1], "rectified": _CB[2], "mlp": _CB[7]}
+FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "Rectified flow", "mlp": "MLP"}
+STAGE_LABELS = {"bc": "BC", "fql": "FQL"}
+METRIC_LABELS = {
+    "normalized_score": "normalized score",
+    "final_distance": "final object–goal distance (m)\nlower is better",
+    "success": "success rate",
+    "return": "return",
+    "latency_ms": "latency per action chunk (ms)",
+}
+STEPS_LABEL = "inference steps (NFE, log scale)"
+
+
+def color(flow: str):
+    return FLOW_COLORS.get(flow, _CB[4])
+
+
+def label(flow: str) -> str:
+    return FLOW_LABELS.get(flow, flow)
+
+
+def _theme() -> None:
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+
+
+def _grid(rows: int, cols: int, width: float, height: float):
+    """Panels sharing the y axis along each row (one metric per row)."""
+    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey="row")
+
+
+def _save(fig, out: str | Path) -> None:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _legend(fig, axes, ncol: int = 4) -> None:
+    """One legend for the figure, below the panels, without duplicate labels."""
+    handles = {}
+    for ax in np.ravel(axes):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab, h)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol)
+
+
+def _relabel(ax, suffix: str = "") -> None:
+    """Seaborn labels its lines by flow key: show flow names instead, in the figure legend only."""
+    for handle in ax.get_legend_handles_labels()[0]:
+        key = handle.get_label()
+        if key in FLOW_LABELS:
+            handle.set_label(label(key) + suffix)
+    if ax.get_legend():
+        ax.get_legend().remove()
+
+
+def _steps_axis(ax, steps) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(steps)
+    ax.set_xticklabels([str(s) for s in steps])
+    ax.minorticks_off()
+
+
+def _reference(ax, rows: pd.DataFrame, color, style: str, text: str) -> None:
+    """A horizontal line with its CI band: a policy without inference steps."""
+    if not len(rows):
+        return
+    row = rows.iloc[0]
+    ax.axhline(row["mean"], color=color, ls=style, lw=1.6, label=text)
+    if np.isfinite(row["ci_low"]):
+        ax.axhspan(row["ci_low"], row["ci_high"], color=color, alpha=0.12, lw=0)
+
+
+def _check(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise UserError(f"{what} lacks column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise UserError(f"{what} has no rows")
+
+
+def plot_return(table: pd.DataFrame, out: str | Path) -> None:
+    """Normalized score and task metric vs inference steps; columns: dataset × stage."""
+    _check(table, ("stage", "dataset", "flow", "policy", "inference_steps", "metric", "mean"), "table")
+    _theme()
+    metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
+    stages = [s for s in STAGE_LABELS if s in set(table["stage"])]
+    panels = [(d, s) for d in sorted(table["dataset"].unique()) for s in stages]
+    steps = sorted(table.loc[table["policy"] == "flow", "inference_steps"].unique())
+    fig, axes = _grid(len(metrics), len(panels), 3.8, 3.2)
+    for j, (dataset, stage) in enumerate(panels):
+        for i, metric in enumerate(metrics):
+            ax = axes[i, j]
+            rows = table[(table["dataset"] == dataset) & (table["metric"] == metric)]
+            mine = rows[rows["stage"] == stage]
+            for flow, r in mine[mine["policy"] == "flow"].groupby("flow", sort=False):
+                r = r.sort_values("inference_steps")
+                c = color(flow)
+                ax.plot(r["inference_steps"], r["mean"], marker="o", color=c, label=f"{label(flow)} flow")
+                ax.fill_between(r["inference_steps"], r["ci_low"], r["ci_high"], color=c, alpha=0.2, lw=0)
+            for flow, r in mine[mine["policy"] == "onestep"].groupby("flow", sort=False):
+                _reference(ax, r, color(flow), "--", f"FQL one-step policy (from {label(flow)})")
+            mlp = rows[(rows["stage"] == "bc") & (rows["flow"] == "mlp")]
+            _reference(ax, mlp, color("mlp"), ":", "MLP BC (reference)")
+            _steps_axis(ax, steps)
+            if i == 0:
+                ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
+            ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
+            ax.set_xlabel(STEPS_LABEL if i == len(metrics) - 1 else "")
+    fig.suptitle(
+        "Return vs inference steps: ReFlow vs MeanFlow\nmean over evaluation episodes with 95 % bootstrap CI",
+        y=1.04,
+    )
+    fig.tight_layout()
+    _legend(fig, axes)
+    _save(fig, out)
+
+
+def plot_latency(evals: pd.DataFrame, out: str | Path) -> None:
+    """Policy latency per action chunk vs inference steps, per stage; one line per flow and dataset."""
+    keys = ("stage", "dataset", "flow", "policy", "seed", "inference_steps")
+    _check(evals, (*keys, "latency_ms"), "eval table")
+    _theme()
+    # latency is measured per batch of vectorised envs: one value per rollout, repeated on its episodes
+    runs = evals.groupby(list(keys), as_index=False)["latency_ms"].mean()
+    stages = [s for s in STAGE_LABELS if s in set(runs["stage"])]
+    steps = sorted(runs.loc[runs["policy"] == "flow", "inference_steps"].unique())
+    fig, axes = plt.subplots(1, len(stages), figsize=(4.6 * len(stages), 3.6), squeeze=False, sharey=True)
+    for ax, stage in zip(axes[0], stages, strict=True):
+        mine = runs[runs["stage"] == stage]
+        flows = mine[mine["policy"] == "flow"]
+        sns.lineplot(
+            data=flows,
+            x="inference_steps",
+            y="latency_ms",
+            hue="flow",
+            palette={f: color(f) for f in flows["flow"].unique()},
+            marker="o",
+            errorbar=("pi", 100),
+            ax=ax,
+        )
+        for flow, r in mine[mine["policy"] != "flow"].groupby("flow"):
+            what = "MLP BC" if flow == "mlp" else f"FQL one-step policy (from {label(flow)})"
+            style = ":" if flow == "mlp" else "--"
+            ax.axhline(r["latency_ms"].mean(), color=color(flow), ls=style, label=what)
+        _relabel(ax, " flow")
+        ax.set_ylim(0, None)
+        _steps_axis(ax, steps)
+        ax.set_title(f"{STAGE_LABELS[stage]} policies")
+        ax.set_xlabel(STEPS_LABEL)
+        ax.set_ylabel(METRIC_LABELS["latency_ms"])
+    fig.suptitle(
+        "Policy latency per action chunk (one call for the whole batch of vectorised envs)\n"
+        "line: mean over datasets and seeds, band: their range",
+        y=1.04,
+    )
+    fig.tight_layout()
+    _legend(fig, axes, ncol=3)
+    _save(fig, out)
+
+
+VARIANTS = {("bc", "flow"): "BC flow", ("fql", "flow"): "FQL flow", ("fql", "onestep"): "FQL one-step"}
+
+
+def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
+    """BC → FQL: each flow's best BC policy against its FQL policies; columns: datasets."""
+    _check(table, ("stage", "dataset", "flow", "policy", "inference_steps", "metric", "mean"), "table")
+    if "fql" not in set(table["stage"]):
+        raise UserError("table has no fql rows; the BC → FQL figure needs the fql stage")
+    _theme()
+    best = best_steps(table)
+    metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
+    datasets = sorted(table["dataset"].unique())
+    flows = [f for f in FLOW_LABELS if f in set(table.loc[table["stage"] == "fql", "flow"])]
+    fig, axes = _grid(len(metrics), len(datasets), 4.6, 3.4)
+    width = 0.8 / len(flows)
+    for j, dataset in enumerate(datasets):
+        for i, metric in enumerate(metrics):
+            ax = axes[i, j]
+            for f, flow in enumerate(flows):
+                for x, key in enumerate(VARIANTS):
+                    pick = best[
+                        (best["stage"] == key[0])
+                        & (best["policy"] == key[1])
+                        & (best["dataset"] == dataset)
+                        & (best["flow"] == flow)
+                    ]
+                    if not len(pick):
+                        continue
+                    k = int(pick["inference_steps"].iloc[0])
+                    row = table[
+                        (table["stage"] == key[0])
+                        & (table["policy"] == key[1])
+                        & (table["dataset"] == dataset)
+                        & (table["flow"] == flow)
+                        & (table["inference_steps"] == k)
+                        & (table["metric"] == metric)
+                    ].iloc[0]
+                    pos = x - 0.4 + width * (f + 0.5)
+                    err = [[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]]
+                    ax.bar(pos, row["mean"], width * 0.92, color=color(flow), label=label(flow))
+                    if np.isfinite(row["ci_low"]):
+                        ax.errorbar(pos, row["mean"], yerr=err, color="black", capsize=3, lw=1)
+                    ax.annotate(
+                        f"K={k}" if key[1] == "flow" else "1 step",
+                        (pos, row["mean"]),
+                        xytext=(0, 2),
+                        textcoords="offset points",
+                        ha="center",
+                        va="bottom",
+                        fontsize=7,
+                    )
+            mlp = table[
+                (table["stage"] == "bc")
+                & (table["flow"] == "mlp")
+                & (table["dataset"] == dataset)
+                & (table["metric"] == metric)
+            ]
+            _reference(ax, mlp, color("mlp"), ":", "MLP BC (reference)")
+            ax.set_xticks(range(len(VARIANTS)))
+            ax.set_xticklabels(VARIANTS.values())
+            if metric == "normalized_score":
+                low = table.loc[table["metric"] == metric, "ci_low"].min()
+                ax.set_ylim(max(0.0, low - 0.05) if np.isfinite(low) else None, None)
+            if i == 0:
+                ax.set_title(dataset)
+            ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
+    fig.suptitle(
+        "BC → FQL per dataset and flow\n"
+        "flows at their best inference steps K (by normalized score), 95 % bootstrap CI",
+        y=1.04,
+    )
+    fig.tight_layout()
+    _legend(fig, axes, ncol=len(flows) + 1)
+    _save(fig, out)
+
+
+LOSS_COLUMNS = ("train/flow_mse", "train/loss")  # the first one a row has is its training loss
+
+
+def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
+    """Training loss and evaluation score vs gradient step; columns: dataset × stage."""
+    _check(train, ("stage", "dataset", "flow", "seed", "step"), "train table")
+    _theme()
+    train = train.copy()
+    loss = pd.Series(np.nan, index=train.index)
+    for col in LOSS_COLUMNS:
+        if col in train:
+            loss = loss.fillna(train[col])
+    train["loss"] = loss
+    rows_of = {"loss": "training loss (log scale)", "eval/normalized_score": "eval normalized score"}
+    metrics = [m for m in rows_of if m in train and train[m].notna().any()]
+    stages = [s for s in STAGE_LABELS if s in set(train["stage"])]
+    panels = [(d, s) for d in sorted(train["dataset"].unique()) for s in stages]
+    fig, axes = _grid(len(metrics), len(panels), 3.8, 3.0)
+    for j, (dataset, stage) in enumerate(panels):
+        mine = train[(train["dataset"] == dataset) & (train["stage"] == stage)]
+        for i, metric in enumerate(metrics):
+            ax = axes[i, j]
+            data = mine[mine[metric].notna()]
+            if len(data):
+                sns.lineplot(
+                    data=data,
+                    x="step",
+                    y=metric,
+                    hue="flow",
+                    palette={f: color(f) for f in data["flow"].unique()},
+                    marker="o" if metric.startswith("eval") else None,
+                    errorbar=None,
+                    ax=ax,
+                )
+                _relabel(ax)
+            if metric == "loss":
+                ax.set_yscale("log")
+            if i == 0:
+                ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
+            ax.set_ylabel(rows_of[metric] if j == 0 else "")
+            ax.set_xlabel("gradient step" if i == len(metrics) - 1 else "")
+    fig.suptitle(
+        "Learning curves\nloss: flow-matching MSE for flows, action MSE for the MLP; "
+        "eval: rollouts during training",
+        y=1.04,
+    )
+    fig.tight_layout()
+    _legend(fig, axes)
+    _save(fig, out)
+
+
+def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
+    """2D study: each metric vs sampling steps per flow; rows: distributions."""
+    _check(toy, ("distribution", "flow", "inference_steps", "metric", "value"), "toy2d table")
+    _theme()
+    grid = sns.relplot(
+        data=toy,
+        x="inference_steps",
+        y="value",
+        hue="flow",
+        col="metric",
+        row="distribution",
+        kind="line",
+        marker="o",
+        palette={f: color(f) for f in toy["flow"].unique()},
+        errorbar=("ci", 95) if toy.get("seed", pd.Series([0])).nunique() > 1 else None,
+        height=3.0,
+        aspect=1.2,
+        facet_kws={"sharey": False},
+    )
+    steps = sorted(toy["inference_steps"].unique())
+    for ax in grid.axes.flat:
+        _steps_axis(ax, steps)
+        ax.set_xlabel(STEPS_LABEL)
+    grid.set_titles("{row_name} · {col_name}")
+    grid.set_ylabels("metric value (lower is closer to the target)")
+    for text in grid.legend.texts:
+        text.set_text(label(text.get_text()))
+    grid.legend.set_title("flow")
+    grid.figure.suptitle("2D study: sample quality vs sampling steps", y=1.02)
+    _save(grid.figure, out)
+
+
+FIGURES = {
+    "return": plot_return,
+    "latency": plot_latency,
+    "fql": plot_fql,
+    "curves": plot_curves,
+    "toy2d": plot_toy2d,
+}

@@ -1,0 +1,28 @@
+rule bc:
+    """Behaviour cloning of one flow (or the MLP baseline) on one dataset with one seed."""
+    input:
+        card="results/datasets/{dataset}.json",
+    output:
+        model="results/bc/{dataset}/{flow}/seed{seed}/model.pt",
+        train="results/bc/{dataset}/{flow}/seed{seed}/train.csv",
+        config="results/bc/{dataset}/{flow}/seed{seed}/config.yaml",
+        options="results/bc/{dataset}/{flow}/seed{seed}/options.json",
+    log:
+        "logs/bc/{dataset}/{flow}/seed{seed}.log",
+    benchmark:
+        "logs/benchmarks/bc/{dataset}/{flow}/seed{seed}.tsv"
+    conda:
+        "../envs/myreinflow.yaml"
+    threads: config["threads"]["train"]
+    resources:
+        gpu=1,
+    params:
+        id=lambda w: DATASETS[w.dataset]["id"],
+        options=options_json("bc"),
+        out=lambda w, output: run_dir(output),
+        run=run_settings(),
+    shell:
+        "(printf '%s\\n' {params.options:q} > {output.options}"
+        " && python -m myreinflow bc --config {output.options} --dataset {params.id}"
+        " --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
+        " --threads {threads} {params.run} --quiet) > {log} 2>&1"

@@ -1,0 +1,113 @@
+"""Helpers shared by the rules: the study's datasets and targets, job environment, hyperparameters.
+
+Logic that is more than bookkeeping lives in the package (`myreinflow ...`), not here.
+"""
+
+import json
+import os
+
+DATASETS = {d["name"]: d for d in config["datasets"]}
+if len(DATASETS) != len(config["datasets"]):
+    raise ValueError("config key 'datasets': two entries have the same name")
+STAGES = config["stages"]
+SEEDS = config["seeds"]
+FLOWS = {"bc": config["flows"] + config["baselines"], "fql": config["flows"]}
+DISTRIBUTIONS = config["toy2d"]["distributions"]
+
+# Every job, local or on a cluster node (which reads this file again), sees the same environment:
+# datasets under the workflow directory (never a home directory), one WandB group per experiment.
+os.environ.update(
+    {
+        "MINARI_DATASETS_PATH": os.path.abspath(config["minari_root"]),
+        "WANDB_RUN_GROUP": config["wandb"]["group"] or config["experiment"],
+        "MPLBACKEND": "Agg",
+    }
+)
+if config["recipes"]:
+    os.environ.update({"MYREINFLOW_RECIPES": os.path.abspath(config["recipes"])})
+for var in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
+    os.environ.setdefault(var, os.path.abspath("results/wandb"))
+
+
+def run_settings(wandb=True):
+    """Params function for how a job runs (device, WandB), not what it computes. Because it takes
+    `threads`, Snakemake counts it as derived and leaves it out of the params rerun trigger: switching
+    WandB on or moving to a GPU does not re-train anything."""
+
+    def settings(wildcards, threads):
+        args = f"--device {config['device']}"
+        if wandb:
+            w = config["wandb"]
+            args += f" --wandb_mode {w['mode']} --wandb_project {w['project']}"
+        return args
+
+    return settings
+
+
+def options(stage, dataset, flow):
+    """Hyperparameters of one training job: `<stage>.common` < `<stage>.<flow>` < the dataset's."""
+    return {
+        **config[stage]["common"],
+        **config[stage].get(flow, {}),
+        **DATASETS[dataset].get(stage, {}),
+    }
+
+
+def options_json(stage):
+    """Params function: the job's hyperparameters as JSON (a YAML file for `--config`)."""
+    return lambda w: json.dumps(options(stage, w.dataset, w.flow), sort_keys=True)
+
+
+def run_dir(output):
+    """The run directory of a training job (the folder of its model.pt)."""
+    return os.path.dirname(output.model)
+
+
+def eval_csvs():
+    return [
+        f"results/eval/{stage}/{dataset}/{flow}/seed{seed}.csv"
+        for stage in STAGES
+        for dataset in DATASETS
+        for flow in FLOWS[stage]
+        for seed in SEEDS
+    ]
+
+
+def train_csvs():
+    return [
+        f"results/{stage}/{dataset}/{flow}/seed{seed}/train.csv"
+        for stage in STAGES
+        for dataset in DATASETS
+        for flow in FLOWS[stage]
+        for seed in SEEDS
+    ]
+
+
+def toy2d_csvs():
+    return [f"results/toy2d/{d}/metrics.csv" for d in DISTRIBUTIONS]
+
+
+def figures():
+    names = ["return_vs_steps", "latency_vs_steps", "learning_curves"]
+    if "fql" in STAGES:
+        names.append("bc_to_fql")
+    if DISTRIBUTIONS:
+        names.append("toy2d_metrics")
+    return [f"results/figures/{name}.png" for name in names]
+
+
+def final_outputs():
+    summaries = ["eval", "table", "headline", "train"] + (
+        ["toy2d"] if DISTRIBUTIONS else []
+    )
+    return [f"results/summary/{name}.csv" for name in summaries] + figures()
+
+
+def eval_args(wildcards):
+    """What an evaluation computes, as flags: a change re-runs evaluations, never training."""
+    e = config["eval"]
+    steps = " ".join(str(k) for k in e["inference_steps"])
+    return (
+        f"--inference_steps {steps} --episodes {e['episodes']} --num_envs {e['num_envs']}"
+        f" --seed {e['seed']} --act_steps {e['act_steps']} --dataset_name {wildcards.dataset}"
+    )

@@ -1,0 +1,51 @@
+rule toy2d:
+    """The 2D study on one distribution: every flow trained, sampled over a sweep of steps, plotted."""
+    output:
+        metrics="results/toy2d/{distribution}/metrics.csv",
+        per_flow=expand(
+            "results/toy2d/{{distribution}}/{flow}/{file}",
+            flow=config["toy2d"]["flows"],
+            file=["metrics.csv", "samples.npz"],
+        ),
+        samples=report(
+            "results/toy2d/{distribution}/samples.png",
+            caption="../report/toy2d_samples.rst",
+            category="2D study",
+            labels={"distribution": "{distribution}", "figure": "samples"},
+        ),
+        metrics_png=report(
+            "results/toy2d/{distribution}/metrics.png",
+            caption="../report/toy2d_metrics_own.rst",
+            category="2D study",
+            labels={"distribution": "{distribution}", "figure": "metrics"},
+        ),
+        trajectories=report(
+            "results/toy2d/{distribution}/trajectories.png",
+            caption="../report/toy2d_trajectories.rst",
+            category="2D study",
+            labels={"distribution": "{distribution}", "figure": "trajectories"},
+        ),
+        options="results/toy2d/{distribution}/options.json",
+    log:
+        "logs/toy2d/{distribution}.log",
+    benchmark:
+        "logs/benchmarks/toy2d/{distribution}.tsv"
+    conda:
+        "../envs/myreinflow.yaml"
+    threads: config["threads"]["toy2d"]
+    resources:
+        gpu=1,
+    params:
+        flows=config["toy2d"]["flows"],
+        epochs=config["toy2d"]["epochs"],
+        steps=config["toy2d"]["inference_steps"],
+        seed=config["toy2d"]["seed"],
+        options=json.dumps(config["toy2d"]["options"], sort_keys=True),
+        out=lambda w, output: os.path.dirname(output.metrics),
+        run=run_settings(),
+    shell:
+        "(printf '%s\\n' {params.options:q} > {output.options}"
+        " && python -m myreinflow mean-flow-2d --config {output.options}"
+        " --distribution {wildcards.distribution} --flows {params.flows} --epochs {params.epochs}"
+        " --inference_steps {params.steps} --seed {params.seed} --out {params.out}"
+        " --threads {threads} {params.run} --quiet) > {log} 2>&1"
