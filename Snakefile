@@ -5,6 +5,7 @@ snakemake --cores 8 --resources gpu=1 --configfile config/full.yaml
 snakemake --report results/report.html
 """
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
@@ -13,7 +14,14 @@ min_version("8.0")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except WorkflowError as e:  # one line naming the bad key, instead of the schema dump
+    error = e.__context__  # the jsonschema ValidationError
+    if not hasattr(error, "absolute_path"):
+        raise
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    raise WorkflowError(f"config key {key}: {error.message}") from None
 
 
 report: "workflow/report/workflow.rst"
@@ -35,8 +43,8 @@ include: "workflow/rules/toy2d.smk"
 include: "workflow/rules/summary.smk"
 
 
+# every summary table and figure of the experiment, and so every job before them
 rule all:
-    default_target: True
-    """Every summary table and figure of the experiment (and so every job before them)."""
     input:
         final_outputs(),
+    default_target: True

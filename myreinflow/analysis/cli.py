@@ -55,28 +55,23 @@ def add_parser(sub) -> None:
     p = sub.add_parser("summarize", help="summary tables and figures of a study (used by the pipeline)")
     commands = p.add_subparsers(dest="summary_command", required=True)
 
-    def command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+    def command(name: str, help_text: str, func, inputs: str = "") -> argparse.ArgumentParser:
+        """A command; with `inputs`, one that reads CSV files and writes one CSV (`--out`)."""
         c = commands.add_parser(name, help=help_text, description=help_text)
         c.set_defaults(func=func)
+        if inputs:
+            c.add_argument("inputs", nargs="+", help=inputs)
+            c.add_argument("--out", required=True, help="output CSV")
         return c
 
-    c = command("concat", "rows of several CSVs in one CSV", _concat)
-    c.add_argument("inputs", nargs="+", help="CSV files")
-    c.add_argument("--out", required=True, help="output CSV")
-
-    c = command("eval", "eval CSVs → tidy eval.csv, table.csv (means, 95 %% CIs) and headline.csv", _eval)
-    c.add_argument("inputs", nargs="+", help="eval CSVs written by `myreinflow eval`")
-    c.add_argument("--out", required=True, help="all rows (eval.csv)")
+    command("concat", "rows of several CSVs in one CSV", _concat, "CSV files")
+    c = command(
+        "eval", "eval CSVs → eval.csv, table.csv (means, 95 %% CIs), headline.csv", _eval, "eval CSVs"
+    )
     c.add_argument("--table", required=True, help="mean and 95 %% bootstrap CI per group and metric")
     c.add_argument("--headline", required=True, help="the study's comparisons in numbers")
-
-    c = command("train", "train CSVs (<stage>/<dataset>/<flow>/seed<N>/train.csv) → one tidy CSV", _train)
-    c.add_argument("inputs", nargs="+", help="train CSVs in the output-contract layout")
-    c.add_argument("--out", required=True, help="output CSV")
-
-    c = command("toy2d", "2D-study metrics CSVs → one tidy CSV", _concat)
-    c.add_argument("inputs", nargs="+", help="metrics.csv files of `myreinflow mean-flow-2d`")
-    c.add_argument("--out", required=True, help="output CSV")
+    command("train", "train CSVs → one tidy CSV", _train, "<stage>/<dataset>/<flow>/seed<N>/train.csv files")
+    command("toy2d", "2D-study metrics CSVs → one tidy CSV", _concat, "metrics.csv files of mean-flow-2d")
 
     c = command("figure", "one figure (PNG) from one summary CSV", _figure)
     c.add_argument(

@@ -51,6 +51,14 @@ def _grid(rows: int, cols: int, width: float, height: float):
     return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey="row")
 
 
+def _finish(fig, axes, out: str | Path, title: str, ncol: int = 4) -> None:
+    """Title above the panels, one legend below them, then save."""
+    fig.suptitle(title, y=1.04)
+    fig.tight_layout()
+    _legend(fig, axes, ncol)
+    _save(fig, out)
+
+
 def _save(fig, out: str | Path) -> None:
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
@@ -130,13 +138,12 @@ def plot_return(table: pd.DataFrame, out: str | Path) -> None:
                 ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
             ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
             ax.set_xlabel(STEPS_LABEL if i == len(metrics) - 1 else "")
-    fig.suptitle(
+    _finish(
+        fig,
+        axes,
+        out,
         "Return vs inference steps: ReFlow vs MeanFlow\nmean over evaluation episodes with 95 % bootstrap CI",
-        y=1.04,
     )
-    fig.tight_layout()
-    _legend(fig, axes)
-    _save(fig, out)
 
 
 def plot_latency(evals: pd.DataFrame, out: str | Path) -> None:
@@ -172,14 +179,14 @@ def plot_latency(evals: pd.DataFrame, out: str | Path) -> None:
         ax.set_title(f"{STAGE_LABELS[stage]} policies")
         ax.set_xlabel(STEPS_LABEL)
         ax.set_ylabel(METRIC_LABELS["latency_ms"])
-    fig.suptitle(
+    _finish(
+        fig,
+        axes,
+        out,
         "Policy latency per action chunk (one call for the whole batch of vectorised envs)\n"
         "line: mean over datasets and seeds, band: their range",
-        y=1.04,
+        ncol=3,
     )
-    fig.tight_layout()
-    _legend(fig, axes, ncol=3)
-    _save(fig, out)
 
 
 VARIANTS = {("bc", "flow"): "BC flow", ("fql", "flow"): "FQL flow", ("fql", "onestep"): "FQL one-step"}
@@ -248,14 +255,14 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
             if i == 0:
                 ax.set_title(dataset)
             ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
-    fig.suptitle(
+    _finish(
+        fig,
+        axes,
+        out,
         "BC → FQL per dataset and flow\n"
         "flows at their best inference steps K (by normalized score), 95 % bootstrap CI",
-        y=1.04,
+        ncol=len(flows) + 1,
     )
-    fig.tight_layout()
-    _legend(fig, axes, ncol=len(flows) + 1)
-    _save(fig, out)
 
 
 LOSS_COLUMNS = ("train/flow_mse", "train/loss")  # the first one a row has is its training loss
@@ -299,14 +306,13 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
                 ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
             ax.set_ylabel(rows_of[metric] if j == 0 else "")
             ax.set_xlabel("gradient step" if i == len(metrics) - 1 else "")
-    fig.suptitle(
+    _finish(
+        fig,
+        axes,
+        out,
         "Learning curves\nloss: flow-matching MSE for flows, action MSE for the MLP; "
         "eval: rollouts during training",
-        y=1.04,
     )
-    fig.tight_layout()
-    _legend(fig, axes)
-    _save(fig, out)
 
 
 def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:

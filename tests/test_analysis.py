@@ -1,0 +1,101 @@
+"""Summary tables of the pipeline (`myreinflow summarize`): known answers on small synthetic frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from myreinflow.analysis.aggregate import ci_table, headline, mean_ci, read_train
+from myreinflow.cli import main
+from myreinflow.errors import UserError
+
+
+def test_mean_ci_known_answers():
+    assert mean_ci(np.array([0.5] * 10)) == (0.5, 0.5, 0.5)
+    mean, low, high = mean_ci(np.array([3.0]))
+    assert mean == 3.0 and np.isnan(low) and np.isnan(high)
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, 1.0, 400)
+    mean, low, high = mean_ci(x)
+    half = 1.96 * x.std(ddof=1) / np.sqrt(len(x))  # the normal-theory half width
+    assert low < mean < high
+    assert abs((high - low) / 2 - half) < 0.15 * half
+    assert mean_ci(x) == (mean, low, high)  # seeded: the same interval every time
+
+
+def _evals(scores: dict[tuple[str, str, str, int], list[float]]) -> pd.DataFrame:
+    rows = []
+    for (stage, flow, policy, k), values in scores.items():
+        for e, v in enumerate(values):
+            rows.append(
+                dict(stage=stage, dataset="d", env_id="Pusher-v5", flow=flow, policy=policy, seed=0,
+                     inference_steps=k, episode=e, normalized_score=v, final_distance=1 - v)
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("meanflow_1", "holds"), [(0.93, True), (0.80, False)])
+def test_headline_meanflow_against_reflow_at_its_best_steps(meanflow_1, holds):
+    evals = _evals(
+        {
+            ("bc", "reflow", "flow", 1): [0.70, 0.72],
+            ("bc", "reflow", "flow", 4): [0.95, 0.97],
+            ("bc", "meanflow", "flow", 1): [meanflow_1] * 2,
+            ("bc", "meanflow", "flow", 4): [0.99, 0.99],
+            ("bc", "mlp", "mlp", 1): [0.90, 0.90],
+        }
+    )
+    table = ci_table(evals)
+    row = headline(table).iloc[0]
+    assert row["b"] == "reflow K=4: 0.960"
+    assert row["difference"] == pytest.approx(meanflow_1 - 0.96)
+    assert row["holds"] == holds
+
+
+def test_headline_fql_against_the_best_bc_policy():
+    evals = _evals(
+        {
+            ("bc", "reflow", "flow", 2): [0.80, 0.80],
+            ("bc", "mlp", "mlp", 1): [0.85, 0.85],
+            ("fql", "reflow", "flow", 2): [0.84, 0.84],
+            ("fql", "reflow", "onestep", 1): [0.90, 0.90],
+        }
+    )
+    rows = headline(ci_table(evals)).set_index("question")
+    onestep = rows.loc["FQL reflow (onestep policy) minus the best BC policy"]
+    assert onestep["difference"] == pytest.approx(0.05) and onestep["holds"]
+    assert onestep["b"] == "bc mlp K=1: 0.850 (0.150 m)"
+    flow = rows.loc["FQL reflow (flow policy) minus the best BC policy"]
+    assert flow["difference"] == pytest.approx(-0.01) and not flow["holds"]
+
+
+def test_read_train_labels_rows_from_contract_paths(tmp_path):
+    path = tmp_path / "results/fql/pusher-mixed/meanflow/seed3/train.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame({"step": [1, 2], "epoch": [1, 2], "train/loss": [1.0, 0.5]}).to_csv(path, index=False)
+    frame = read_train([path])
+    labels = frame[["stage", "dataset", "flow", "seed"]].iloc[0].tolist()
+    assert labels == ["fql", "pusher-mixed", "meanflow", 3]
+    with pytest.raises(UserError, match="seed<N>/train.csv"):
+        read_train([tmp_path / "train.csv"])
+
+
+def test_summarize_cli_writes_tables_and_a_figure(tmp_path):
+    evals = _evals({("bc", "reflow", "flow", k): [0.5 + 0.1 * k, 0.6 + 0.1 * k] for k in (1, 2, 4)})
+    evals["latency_ms"] = evals["inference_steps"] * 1.5
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    evals.iloc[:3].to_csv(a, index=False)
+    evals.iloc[3:].to_csv(b, index=False)
+    out = {k: tmp_path / f"{k}.csv" for k in ("eval", "table", "headline")}
+    args = ["summarize", "eval", str(a), str(b), "--out", str(out["eval"])]
+    assert main([*args, "--table", str(out["table"]), "--headline", str(out["headline"])]) == 0
+    assert len(pd.read_csv(out["eval"])) == len(evals)
+    table = pd.read_csv(out["table"])
+    assert set(table["metric"]) == {"normalized_score", "final_distance", "latency_ms"}
+    assert main(["summarize", "figure", "return", str(out["table"]), "--out", str(tmp_path / "r.png")]) == 0
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["summarize", "figure", "latency", str(out["eval"]), "--out", str(tmp_path / "l.png")]) == 0
+    assert main(["summarize", "figure", "nope", str(out["table"]), "--out", str(tmp_path / "n.png")]) == 2
+    missing = ["summarize", "eval", str(tmp_path / "missing.csv"), "--out", "x", "--table", "y"]
+    assert main([*missing, "--headline", "z"]) == 2

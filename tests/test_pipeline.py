@@ -1,0 +1,234 @@
+"""The Snakemake pipeline, run for real: a tiny config (one 24-episode dataset, 2 epochs, 4 episodes) through
+the whole DAG, then what must hold about re-runs, config errors, failing jobs, lint and formatting.
+
+The workflow (Snakefile + workflow/) is copied into a temporary directory, so `.snakemake/` metadata and
+`results/` stay there; jobs import this checkout through PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = yaml.safe_load((REPO / "tests" / "data" / "pipeline_tiny.yaml").read_text())
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 240):
+    """Runs Snakemake on `workdir` with this checkout importable; raises with its output on failure."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--directory", str(workdir), *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        output = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{output}")
+    return proc
+
+
+def workflow_copy(tmp: Path, config: dict, name: str = "config.yaml") -> Path:
+    """A workflow directory with only the test config (no config/config.yaml to merge it into)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "Snakefile", tmp / "Snakefile")
+    if not (tmp / "workflow").exists():
+        shutil.copytree(REPO / "workflow", tmp / "workflow")
+    (tmp / name).write_text(yaml.safe_dump(config))
+    return tmp
+
+
+def tiny_config(minari_root: Path, **changes) -> dict:
+    config = {**TINY, "minari_root": str(minari_root), "recipes": os.environ["MYREINFLOW_RECIPES"]}
+    config.update(changes)
+    return config
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Rule → job count from the 'Job stats' table of a dry run (empty when nothing is to be done)."""
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, minari_root) -> Path:
+    """The whole DAG of the tiny config, run once for this module."""
+    workdir = workflow_copy(tmp_path_factory.mktemp("pipeline"), tiny_config(minari_root))
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=1", "--configfile", "config.yaml")
+    return workdir
+
+
+def test_whole_dag_writes_every_output_and_the_report(tiny_run):
+    summary = tiny_run / "results" / "summary"
+    evals = pd.read_csv(summary / "eval.csv")
+    steps, episodes = TINY["eval"]["inference_steps"], TINY["eval"]["episodes"]
+    flows = evals[evals["policy"] == "flow"]
+    assert sorted(flows["flow"].unique()) == ["meanflow", "reflow"]
+    assert len(flows) == 2 * len(steps) * episodes
+    assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
+    assert set(evals["dataset"]) == {"tiny"} and set(evals["stage"]) == {"bc"}
+    table = pd.read_csv(summary / "table.csv")
+    score = table[(table["metric"] == "normalized_score") & (table["flow"] == "reflow")]
+    assert len(score) == len(steps)
+    assert (score["ci_low"] <= score["mean"]).all() and (score["mean"] <= score["ci_high"]).all()
+    headline = pd.read_csv(summary / "headline.csv")
+    assert headline["question"].str.contains("MeanFlow at 1 step").any()
+    train = pd.read_csv(summary / "train.csv")
+    assert {"stage", "dataset", "flow", "seed", "step", "train/loss"} <= set(train.columns)
+    assert set(train["flow"]) == {"reflow", "meanflow", "mlp"}
+    for name in ("return_vs_steps", "latency_vs_steps", "learning_curves"):
+        png = tiny_run / "results" / "figures" / f"{name}.png"
+        assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
+    # the hyperparameters of the config reached the jobs: common < per flow, threads honoured
+    run = yaml.safe_load((tiny_run / "results/bc/tiny/meanflow/seed0/config.yaml").read_text())
+    assert run["epochs"] == TINY["bc"]["common"]["epochs"] and run["hidden"] == [32, 32]
+    assert run["threads"] == TINY["threads"]["train"] and run["seed"] == 0
+    # every job logged to its log file and was benchmarked
+    logs = sorted((tiny_run / "logs").glob("bc/tiny/*/seed0.log"))
+    assert len(logs) == 3 and all("checkpoint:" in p.read_text() for p in logs)
+    assert len(list((tiny_run / "logs" / "benchmarks").rglob("*.tsv"))) >= 12
+    snakemake(tiny_run, "--configfile", "config.yaml", "--report", "results/report.html")
+    report = tiny_run / "results" / "report.html"
+    assert report.stat().st_size > 100_000
+
+
+def test_second_run_is_a_no_op(tiny_run):
+    assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
+
+
+def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari_root):
+    changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
+    workflow_copy(tiny_run, changed, name="changed.yaml")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
+    assert jobs.get("eval_bc") == 3
+    assert set(jobs) == {"eval_bc", "summary_eval", "figure_return", "figure_latency", "all"}
+    # while a training hyperparameter re-trains exactly the runs it belongs to (here: MeanFlow)
+    bc = {**TINY["bc"], "meanflow": {"adaptive_p": 0.75}}
+    workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
+    assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1 and "data" not in jobs
+    # how jobs run (device, threads, logging) is not what they compute: nothing to re-run
+    how = tiny_config(minari_root, device="cpu", threads={"train": 2}, wandb={"mode": "offline"})
+    workflow_copy(tiny_run, how, name="changed.yaml")
+    assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml")) == {}
+
+
+def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
+    model = tiny_run / "results/bc/tiny/meanflow/seed0/model.pt"
+    shutil.move(model, tmp_path / "model.pt")
+    try:
+        jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
+    finally:
+        shutil.move(tmp_path / "model.pt", model)
+    assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1
+    assert "data" not in jobs
+    assert set(jobs) <= {"bc", "eval_bc", "summary_eval", "summary_train", "all"} | {
+        r for r in jobs if r.startswith("figure_")
+    }
+    assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"eval": {"episodes": "many"}}, "episodes"),
+        ({"eval": {"episodez": 4}}, "episodez"),
+        ({"bc": {"common": {"epochz": 2}}}, "epochz"),
+        ({"bc": {"meanflow": {"adaptive_p": "high"}}}, "adaptive_p"),
+        ({"stages": ["bc", "ppo"]}, "stages"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, minari_root, change, named):
+    workdir = workflow_copy(tmp_path, tiny_config(minari_root, **change))
+    proc = snakemake(workdir, "--cores", "1", "--configfile", "config.yaml", check=False)
+    assert proc.returncode != 0
+    assert named in proc.stderr + proc.stdout
+    assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_failing_job_leaves_no_outputs_and_logs_why(tmp_path, minari_root):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("the failure is asking for CUDA on a machine without one")
+    workdir = workflow_copy(tmp_path, tiny_config(minari_root, device="cuda", baselines=[]))
+    target = "results/bc/tiny/reflow/seed0/model.pt"
+    proc = snakemake(workdir, target, "--cores", "1", "--configfile", "config.yaml", check=False)
+    assert proc.returncode != 0
+    run = workdir / "results/bc/tiny/reflow/seed0"
+    assert not run.exists() or not any(p.is_file() for p in run.rglob("*")), list(run.rglob("*"))
+    log = (workdir / "logs/bc/tiny/reflow/seed0.log").read_text()
+    assert "no CUDA GPU" in log
+
+
+def test_lint_and_snakefmt_are_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    snakefmt = shutil.which("snakefmt")
+    if snakefmt is None:
+        pytest.fail("snakefmt is not installed (pip install -e '.[dev]')")
+    proc = subprocess.run([snakefmt, "--check", "."], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_config_files_are_valid():
+    """Every shipped config passes the schema (Snakemake validates it while parsing, in a dry run)."""
+    for config in sorted((REPO / "config").glob("*.yaml")):
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "--configfile", str(config)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, f"{config.name}: {proc.stderr[-2000:]}"
+
+
+PIPELINE_SET = {"dataset", "source", "flow", "seed", "threads", "out", "device", "wandb_mode"}
+PIPELINE_SET |= {"wandb_project", "no_wandb"}
+
+
+def test_schema_hyperparameters_match_the_cli_config():
+    """bc options in the schema = BCConfig's fields the pipeline leaves to the config, same types."""
+    from myreinflow.algos.bc import BCConfig
+    from myreinflow.config import _field_type
+
+    json_types = {int: "integer", float: "number", str: "string", bool: "boolean"}
+    options = SCHEMA["$defs"]["bc_options"]["properties"]
+    fields = {f.name: f for f in dataclasses.fields(BCConfig) if f.name not in PIPELINE_SET}
+    assert sorted(options) == sorted(fields)
+    for name, field in fields.items():
+        hint, _ = _field_type(BCConfig, field)
+        if "choices" in field.metadata:
+            assert options[name]["enum"] == list(field.metadata["choices"]), name
+        else:
+            assert options[name]["type"] == json_types.get(hint, "array"), name
+
+
+def test_conda_env_lists_the_package_dependencies():
+    env = yaml.safe_load((REPO / "workflow" / "envs" / "myreinflow.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    names = {re.split(r"[<>=\[]", p)[0] for p in pip}
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    needed = {re.split(r"[<>=\[]", d)[0] for d in deps} - {"snakemake"}
+    assert needed <= names, needed - names
