@@ -43,8 +43,8 @@ include: "workflow/rules/toy2d.smk"
 include: "workflow/rules/summary.smk"
 
 
-# every summary table and figure of the experiment, and so every job before them
+# every checkpoint, summary table and figure of the study, and so every job before them
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

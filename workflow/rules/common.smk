@@ -73,9 +73,10 @@ def eval_csvs():
     ]
 
 
-def train_csvs():
+def run_files(name):
+    """`name` (model.pt, train.csv) of every training run of the study."""
     return [
-        f"results/{stage}/{dataset}/{flow}/seed{seed}/train.csv"
+        f"results/{stage}/{dataset}/{flow}/seed{seed}/{name}"
         for stage in STAGES
         for dataset in DATASETS
         for flow in FLOWS[stage]
@@ -100,7 +101,9 @@ def final_outputs():
     summaries = ["eval", "table", "headline", "train"] + (
         ["toy2d"] if DISTRIBUTIONS else []
     )
-    return [f"results/summary/{name}.csv" for name in summaries] + figures()
+    summaries = [f"results/summary/{name}.csv" for name in summaries]
+    # the checkpoints too: they are products of the study, and a deleted one is made again
+    return run_files("model.pt") + summaries + figures()
 
 
 def eval_args(wildcards):

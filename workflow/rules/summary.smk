@@ -35,7 +35,7 @@ rule summary_eval:
 rule summary_train:
     """Every training CSV (BC and FQL) in one tidy table."""
     input:
-        train_csvs(),
+        run_files("train.csv"),
     output:
         report(
             "results/summary/train.csv",
