@@ -1,4 +1,4 @@
-"""Command line: `myreinflow data | bc | eval` (also `python -m myreinflow`)."""
+"""Command line: `myreinflow data | bc | eval | mean-flow-2d` (also `python -m myreinflow`)."""
 
 from __future__ import annotations
 
@@ -91,9 +91,22 @@ def _eval(args) -> None:
     print(f"wrote {args.out}")
 
 
+def _toy2d(args) -> None:
+    import pandas as pd
+
+    from myreinflow.config import resolve
+    from myreinflow.toy2d import Toy2DConfig, run
+    from myreinflow.toy2d.study import summary_table
+
+    out = run(resolve(Toy2DConfig, args, args.config), progress=not args.quiet)
+    print(summary_table(pd.read_csv(out / "metrics.csv"), pd.read_csv(out / "reference.csv")))
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from myreinflow.algos.bc import BCConfig
     from myreinflow.config import add_dataclass_args
+    from myreinflow.toy2d import Toy2DConfig
 
     parser = argparse.ArgumentParser(prog="myreinflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -146,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="eval.csv", help="output CSV (default: eval.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)
+
+    p = sub.add_parser("mean-flow-2d", help="2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE")
+    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_args(p, Toy2DConfig)
+    p.set_defaults(func=_toy2d)
 
     from myreinflow.analysis.cli import add_parser as add_summarize_parser  # the pipeline's summaries
 

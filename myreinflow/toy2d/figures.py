@@ -1,0 +1,117 @@
+"""Figures of the 2D study, drawn from what the study saved (samples.npz arrays and the metric tables).
+
+Uses matplotlib's object API (`Figure`, no pyplot): no display or backend needed, nothing global changes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from myreinflow.utils import atomic_path
+
+LABELS = {"reflow": "ReFlow (1-RF)", "meanflow": "MeanFlow", "rectified": "2-rectified flow"}
+METRIC_TITLES = {
+    "swd": "sliced W1 (500 directions)",
+    "mmd2": "MMD² (Gaussian kernels σ = 1/16…1)",
+    "w2": "exact W2 (1000 points)",
+    "straightness": "path deviation from the chord",
+}
+LIMIT = 3.0  # axes show [-3, 3]²
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+
+
+def _density(ax, points: np.ndarray) -> None:
+    ax.hist2d(
+        points[:, 0], points[:, 1], bins=120, range=[[-LIMIT, LIMIT]] * 2, cmap="magma", rasterized=True
+    )
+    ax.set(xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), xticks=[], yticks=[], aspect="equal")
+
+
+def plot_samples(
+    arrays: dict, target: np.ndarray, steps, path: Path, title: str, metrics: pd.DataFrame | None = None
+) -> None:
+    """Grid of 2D histograms: rows = models, first column the target, then one column per NFE."""
+    models = list(arrays)
+    fig = Figure(figsize=(1.9 * (len(steps) + 1), 2.0 * len(models) + 0.4))
+    axes = fig.subplots(len(models), len(steps) + 1, squeeze=False)
+    for i, name in enumerate(models):
+        _density(axes[i, 0], target)
+        axes[i, 0].set_ylabel(LABELS.get(name, name), fontsize=11)
+        for j, k in enumerate(steps, start=1):
+            _density(axes[i, j], arrays[name][f"nfe{k}"])
+            if metrics is not None:
+                row = metrics[
+                    (metrics.flow == name) & (metrics.inference_steps == k) & (metrics.metric == "swd")
+                ]
+                if len(row):
+                    axes[i, j].text(
+                        0.03, 0.03, f"SWD {row.value.iloc[0]:.3f}", transform=axes[i, j].transAxes,
+                        color="white", fontsize=8,
+                    )  # fmt: skip
+    axes[0, 0].set_title("target")
+    for j, k in enumerate(steps, start=1):
+        axes[0, j].set_title(f"{k} step{'s' if k > 1 else ''} (NFE {k})")
+    fig.suptitle(f"Samples by number of function evaluations — {title}")
+    _save(fig, path)
+
+
+def plot_metrics(metrics: pd.DataFrame, reference: pd.DataFrame, path: Path, title: str) -> None:
+    """Each metric against NFE (log x), one line per model, with the noise and data references."""
+    names = [m for m in METRIC_TITLES if m in set(metrics.metric)]
+    fig = Figure(figsize=(4.4 * len(names), 4.0))
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    fig.subplots_adjust(wspace=0.32)
+    frame = metrics.assign(model=metrics.flow.map(lambda f: LABELS.get(f, f)))
+    for ax, name in zip(axes, names, strict=True):
+        sns.lineplot(
+            frame[frame.metric == name], x="inference_steps", y="value", hue="model", marker="o", ax=ax,
+            legend=ax is axes[0],
+        )  # fmt: skip
+        for ref, style, label in (("noise", "--", "raw N(0, I) noise"), ("data", ":", "second target draw")):
+            value = reference[(reference.flow == ref) & (reference.metric == name)].value
+            if len(value):
+                ax.axhline(value.iloc[0], color="grey", linestyle=style, label=label)
+        steps = sorted(frame.inference_steps.unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(steps, [str(s) for s in steps])
+        if name in ("swd", "w2"):
+            ax.set_yscale("log")
+        ax.set(title=METRIC_TITLES[name], xlabel="inference steps (NFE)", ylabel="")
+        ax.grid(alpha=0.3)
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if axes[0].get_legend() is not None:
+        axes[0].get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.08))
+    fig.suptitle(f"Sample quality vs inference steps (lower is better) — {title}", y=1.03)
+    _save(fig, path)
+
+
+def plot_trajectories(arrays: dict, target: np.ndarray, steps: int, path: Path, title: str) -> None:
+    """Sampled paths from the same starting points, one panel per model, at `steps` NFE."""
+    models = list(arrays)
+    fig = Figure(figsize=(4.0 * len(models), 4.3))
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    for ax, name in zip(axes, models, strict=True):
+        ax.scatter(target[:4000, 0], target[:4000, 1], s=1, color="0.8", rasterized=True, label="target")
+        paths = arrays[name][f"path_nfe{steps}"]  # (K + 1, N_PATHS, 2), from noise to sample
+        ax.plot(paths[:, :, 0], paths[:, :, 1], color="tab:blue", alpha=0.5, linewidth=0.8)
+        ax.scatter(paths[0, :, 0], paths[0, :, 1], s=10, color="black", label="start (noise, t = 1)")
+        ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=14, color="tab:red", marker="x", label="end (t = 0)")
+        ax.set(xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal", title=LABELS.get(name, name))
+    axes[0].legend(loc="lower left", fontsize=8, markerscale=1.5)
+    fig.suptitle(f"Trajectories of {paths.shape[1]} samples at {steps} steps — {title}")
+    _save(fig, path)
