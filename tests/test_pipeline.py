@@ -93,7 +93,10 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     train = pd.read_csv(summary / "train.csv")
     assert {"stage", "dataset", "flow", "seed", "step", "train/loss"} <= set(train.columns)
     assert set(train["flow"]) == {"reflow", "meanflow", "mlp"}
-    for name in ("return_vs_steps", "latency_vs_steps", "learning_curves"):
+    toy = pd.read_csv(summary / "toy2d.csv")
+    assert set(toy["flow"]) == {"reflow", "meanflow", "rectified", "noise", "data"}
+    assert {"swd", "w2", "mmd2"} <= set(toy["metric"]) and set(toy["distribution"]) == {"checkerboard"}
+    for name in ("return_vs_steps", "latency_vs_steps", "learning_curves", "toy2d_metrics"):
         png = tiny_run / "results" / "figures" / f"{name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
     # the hyperparameters of the config reached the jobs: common < per flow, threads honoured
@@ -205,20 +208,36 @@ def test_config_files_are_valid():
 
 
 PIPELINE_SET = {"dataset", "source", "flow", "seed", "threads", "out", "device", "wandb_mode"}
-PIPELINE_SET |= {"wandb_project", "no_wandb"}
+PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "inference_steps"}
 
 
-def test_schema_hyperparameters_match_the_cli_config():
-    """bc options in the schema = BCConfig's fields the pipeline leaves to the config, same types."""
+def _bc_config():
     from myreinflow.algos.bc import BCConfig
+
+    return BCConfig, {"epochs", "inference_steps"}  # BC's epochs and eval steps are hyperparameters
+
+
+def _toy2d_config():
+    from myreinflow.toy2d.study import Toy2DConfig
+
+    return Toy2DConfig, set()
+
+
+@pytest.mark.parametrize(
+    ("options", "config"), [("bc_options", _bc_config), ("toy2d_options", _toy2d_config)]
+)
+def test_schema_hyperparameters_match_the_cli_config(options, config):
+    """Option blocks of the schema = the CLI dataclass's fields the pipeline leaves to the config, same
+    types (a new CLI key must be added to workflow/schemas/config.schema.yaml)."""
     from myreinflow.config import _field_type
 
+    cls, keep = config()
     json_types = {int: "integer", float: "number", str: "string", bool: "boolean"}
-    options = SCHEMA["$defs"]["bc_options"]["properties"]
-    fields = {f.name: f for f in dataclasses.fields(BCConfig) if f.name not in PIPELINE_SET}
+    options = SCHEMA["$defs"][options]["properties"]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in PIPELINE_SET - keep}
     assert sorted(options) == sorted(fields)
     for name, field in fields.items():
-        hint, _ = _field_type(BCConfig, field)
+        hint, _ = _field_type(cls, field)
         if "choices" in field.metadata:
             assert options[name]["enum"] == list(field.metadata["choices"]), name
         else:

@@ -22,7 +22,7 @@ from myreinflow.utils import atomic_path  # noqa: E402
 
 _CB = sns.color_palette("colorblind")
 FLOW_COLORS = {"reflow": _CB[0], "meanflow": _CB[1], "rectified": _CB[2], "mlp": _CB[7]}
-FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "Rectified flow", "mlp": "MLP"}
+FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "2-rectified flow", "mlp": "MLP"}
 STAGE_LABELS = {"bc": "BC", "fql": "FQL"}
 METRIC_LABELS = {
     "normalized_score": "normalized score",
@@ -315,36 +315,64 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
     )
 
 
+TOY_METRICS = {
+    "swd": "sliced Wasserstein distance",
+    "w2": "Wasserstein-2 distance",
+    "mmd2": "MMD²",
+    "straightness": "path deviation (0 = straight)",
+}
+TOY_REFERENCES = {"noise": ("N(0, I) noise", "--"), "data": ("second draw of the target (floor)", ":")}
+
+
 def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
-    """2D study: each metric vs sampling steps per flow; rows: distributions."""
+    """2D study: each metric vs sampling steps per flow, with the noise and target-resample levels;
+    rows: distributions, columns: metrics."""
     _check(toy, ("distribution", "flow", "inference_steps", "metric", "value"), "toy2d table")
     _theme()
-    grid = sns.relplot(
-        data=toy,
-        x="inference_steps",
-        y="value",
-        hue="flow",
-        col="metric",
-        row="distribution",
-        kind="line",
-        marker="o",
-        palette={f: color(f) for f in toy["flow"].unique()},
-        errorbar=("ci", 95) if toy.get("seed", pd.Series([0])).nunique() > 1 else None,
-        height=3.0,
-        aspect=1.2,
-        facet_kws={"sharey": False},
+    models = toy[~toy["flow"].isin(list(TOY_REFERENCES))]
+    metrics = [m for m in TOY_METRICS if m in set(models["metric"])]
+    metrics += sorted(set(models["metric"]) - set(metrics))
+    distributions = sorted(models["distribution"].unique())
+    steps = sorted(models["inference_steps"].unique())
+    fig, axes = plt.subplots(
+        len(distributions),
+        len(metrics),
+        figsize=(3.6 * len(metrics), 3.0 * len(distributions)),
+        squeeze=False,
     )
-    steps = sorted(toy["inference_steps"].unique())
-    for ax in grid.axes.flat:
-        _steps_axis(ax, steps)
-        ax.set_xlabel(STEPS_LABEL)
-    grid.set_titles("{row_name} · {col_name}")
-    grid.set_ylabels("metric value (lower is closer to the target)")
-    for text in grid.legend.texts:
-        text.set_text(label(text.get_text()))
-    grid.legend.set_title("flow")
-    grid.figure.suptitle("2D study: sample quality vs sampling steps", y=1.02)
-    _save(grid.figure, out)
+    for i, dist in enumerate(distributions):
+        for j, metric in enumerate(metrics):
+            ax = axes[i, j]
+            rows = toy[(toy["distribution"] == dist) & (toy["metric"] == metric)]
+            mine = rows[~rows["flow"].isin(list(TOY_REFERENCES))]
+            sns.lineplot(
+                data=mine,
+                x="inference_steps",
+                y="value",
+                hue="flow",
+                palette={f: color(f) for f in mine["flow"].unique()},
+                marker="o",
+                errorbar=("ci", 95) if mine["seed"].nunique() > 1 else None,
+                ax=ax,
+            )
+            for flow, (text, style) in TOY_REFERENCES.items():
+                ref = rows.loc[rows["flow"] == flow, "value"]
+                if len(ref) and metric != "straightness":
+                    ax.axhline(ref.mean(), color="0.4", ls=style, lw=1.2, label=text)
+            _relabel(ax)
+            if metric != "straightness":  # a one-step path is straight: deviation 0, no log scale
+                ax.set_yscale("log")
+            _steps_axis(ax, steps)
+            ax.set_title(f"{dist} · {TOY_METRICS.get(metric, metric)}")
+            ax.set_xlabel(STEPS_LABEL if i == len(distributions) - 1 else "")
+            ax.set_ylabel("distances: log scale" if j == 0 else "")
+    _finish(
+        fig,
+        axes,
+        out,
+        "2D study: distance to the target distribution vs sampling steps (lower is better)\n"
+        "samples from the same noise for every flow; grey lines: reference levels",
+    )
 
 
 FIGURES = {

@@ -85,7 +85,18 @@ def run_files(name):
 
 
 def toy2d_csvs():
-    return [f"results/toy2d/{d}/metrics.csv" for d in DISTRIBUTIONS]
+    """Metrics of every distribution, and its reference levels (noise, a second draw of the target)."""
+    return [f"results/toy2d/{d}/{name}.csv" for d in DISTRIBUTIONS for name in ("metrics", "reference")]
+
+
+def toy2d_files():
+    per_flow = ["metrics.csv", "samples.npz", "train.csv", "model.pt"]
+    return [
+        f"results/toy2d/{d}/{name}"
+        for d in DISTRIBUTIONS
+        for name in ["samples.png", "metrics.png", "trajectories.png"]
+        + [f"{flow}/{f}" for flow in config["toy2d"]["flows"] for f in per_flow]
+    ]
 
 
 def figures():
@@ -102,8 +113,9 @@ def final_outputs():
         ["toy2d"] if DISTRIBUTIONS else []
     )
     summaries = [f"results/summary/{name}.csv" for name in summaries]
-    # the checkpoints too: they are products of the study, and a deleted one is made again
-    return run_files("model.pt") + summaries + figures()
+    # the checkpoints and 2D-study files too: products of the study; a deleted or newly configured one
+    # (another toy2d flow) is made again
+    return run_files("model.pt") + toy2d_files() + summaries + figures()
 
 
 def eval_args(wildcards):

@@ -2,10 +2,12 @@ rule toy2d:
     """The 2D study on one distribution: every flow trained, sampled over a sweep of steps, plotted."""
     output:
         metrics="results/toy2d/{distribution}/metrics.csv",
+        reference="results/toy2d/{distribution}/reference.csv",
+        config="results/toy2d/{distribution}/config.yaml",
         per_flow=expand(
             "results/toy2d/{{distribution}}/{flow}/{file}",
             flow=config["toy2d"]["flows"],
-            file=["metrics.csv", "samples.npz"],
+            file=["metrics.csv", "samples.npz", "train.csv", "model.pt"],
         ),
         samples=report(
             "results/toy2d/{distribution}/samples.png",
