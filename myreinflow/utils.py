@@ -1,4 +1,6 @@
-"""Small shared helpers: devices, seeding, threads, atomic file writes."""
+"""Small shared helpers: devices, seeding, threads, atomic file writes.
+
+torch is imported inside the functions that need it, so the file helpers load without it."""
 
 from __future__ import annotations
 
@@ -8,17 +10,22 @@ import random
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from myreinflow.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str) -> torch.device:
     """'auto' → CUDA when available, else CPU; 'cuda' without a GPU is a clear error."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.split(":")[0] not in DEVICES[1:]:
@@ -29,6 +36,8 @@ def resolve_device(device: str) -> torch.device:
 
 
 def seed_everything(seed: int) -> None:
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -36,6 +45,8 @@ def seed_everything(seed: int) -> None:
 
 def set_threads(threads: int) -> None:
     """Honour a CPU allocation (Snakemake `threads:`, Slurm cpus); 0 keeps torch's default."""
+    import torch
+
     if threads > 0:
         torch.set_num_threads(threads)
 

@@ -127,6 +127,11 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
     assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1 and "data" not in jobs
+    # the 2D study is independent of the offline-RL runs
+    toy = {**TINY["toy2d"], "epochs": 30}
+    workflow_copy(tiny_run, tiny_config(minari_root, toy2d=toy), name="changed.yaml")
+    jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
+    assert set(jobs) == {"toy2d", "summary_toy2d", "figure_toy2d", "all"}
     # how jobs run (device, threads, logging) is not what they compute: nothing to re-run
     how = tiny_config(minari_root, device="cpu", threads={"train": 2}, wandb={"mode": "offline"})
     workflow_copy(tiny_run, how, name="changed.yaml")

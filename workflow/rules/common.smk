@@ -86,7 +86,11 @@ def run_files(name):
 
 def toy2d_csvs():
     """Metrics of every distribution, and its reference levels (noise, a second draw of the target)."""
-    return [f"results/toy2d/{d}/{name}.csv" for d in DISTRIBUTIONS for name in ("metrics", "reference")]
+    return [
+        f"results/toy2d/{d}/{name}.csv"
+        for d in DISTRIBUTIONS
+        for name in ("metrics", "reference")
+    ]
 
 
 def toy2d_files():

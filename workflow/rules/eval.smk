@@ -47,5 +47,5 @@ rule eval_fql:
         " {params.args} --threads {threads} {params.run} --quiet"
         " && python -m myreinflow eval --checkpoint {input.model} --policy flow --out {output.flow}"
         " {params.args} --threads {threads} {params.run} --quiet"
-        " && python -m myreinflow summarize concat {output.onestep} {output.flow} --out {output.csv}"
+        " && python -m myreinflow.analysis concat {output.onestep} {output.flow} --out {output.csv}"
         ") > {log} 2>&1"

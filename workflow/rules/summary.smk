@@ -28,7 +28,7 @@ rule summary_eval:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize eval {input} --out {output.eval}"
+        "python -m myreinflow.analysis eval {input} --out {output.eval}"
         " --table {output.table} --headline {output.headline} > {log} 2>&1"
 
 
@@ -50,7 +50,7 @@ rule summary_train:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize train {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis train {input} --out {output} > {log} 2>&1"
 
 
 rule summary_toy2d:
@@ -71,7 +71,7 @@ rule summary_toy2d:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize toy2d {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis toy2d {input} --out {output} > {log} 2>&1"
 
 
 rule figure_return:
@@ -91,7 +91,7 @@ rule figure_return:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize figure return {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure return {input} --out {output} > {log} 2>&1"
 
 
 rule figure_latency:
@@ -111,7 +111,7 @@ rule figure_latency:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize figure latency {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure latency {input} --out {output} > {log} 2>&1"
 
 
 rule figure_fql:
@@ -131,7 +131,7 @@ rule figure_fql:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize figure fql {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure fql {input} --out {output} > {log} 2>&1"
 
 
 rule figure_curves:
@@ -151,7 +151,7 @@ rule figure_curves:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize figure curves {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure curves {input} --out {output} > {log} 2>&1"
 
 
 rule figure_toy2d:
@@ -171,4 +171,4 @@ rule figure_toy2d:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow summarize figure toy2d {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure toy2d {input} --out {output} > {log} 2>&1"
