@@ -114,3 +114,14 @@ def _fields(cls) -> dict[str, dataclasses.Field]:
 def to_dict(cfg) -> dict:
     """Plain-YAML dict of a config (tuples become lists)."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def check_config(cfg, rules: dict[str, tuple[bool, str]]) -> None:
+    """UserError for the first broken rule ({key: (ok, what is allowed)}) or value outside its choices."""
+    for name, (ok, allowed) in rules.items():
+        if not ok:
+            raise UserError(f"{name} = {getattr(cfg, name)!r} is not allowed; it must be {allowed}")
+    for field in dataclasses.fields(cfg):
+        choices = field.metadata.get("choices")
+        if choices and getattr(cfg, field.name) not in choices:
+            raise UserError(f"{field.name} {getattr(cfg, field.name)!r} is not one of {', '.join(choices)}")
