@@ -116,7 +116,7 @@ def to_dict(cfg) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
-def validate(cfg, rules: dict[str, tuple[bool, str]]) -> None:
+def check_config(cfg, rules: dict[str, tuple[bool, str]]) -> None:
     """One UserError for the first broken rule {name: (ok, allowed)} or value outside its field's
     `choices` metadata (each item, for tuple fields)."""
     for name, (ok, allowed) in rules.items():
@@ -128,3 +128,6 @@ def validate(cfg, rules: dict[str, tuple[bool, str]]) -> None:
         for item in value if isinstance(value, tuple) else (value,):
             if choices is not None and item not in choices:
                 raise UserError(f"{field.name} {item!r} is not one of {', '.join(map(str, choices))}")
+
+
+validate = check_config  # the 2D study's name for it (merge of the toy2d and fql branches)
