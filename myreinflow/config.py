@@ -17,6 +17,11 @@ import yaml
 from myreinflow.errors import UserError
 
 
+def option(help_text: str, **kw) -> dict:
+    """Field metadata for `add_dataclass_args`: the flag's help and optional `choices`."""
+    return {"help": help_text, **kw}
+
+
 def _field_type(cls, field: dataclasses.Field):
     hint = typing.get_type_hints(cls)[field.name]
     args = typing.get_args(hint)

@@ -2,15 +2,67 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 from torch import nn
 
+from myreinflow.config import option
 from myreinflow.data.normalize import Normalizer
 from myreinflow.flows import FLOWS
 from myreinflow.nets import ChunkPolicyNet, FlowNet, OneStepPolicyNet
 
 POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical", "onestep")
+
+
+@dataclass
+class FlowOptions:
+    """Network and flow hyperparameters of a flow policy: the base of every trainer's config."""
+
+    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata=option("hidden layer widths"))
+    activation: str = field(
+        default="silu", metadata=option("activation", choices=("silu", "gelu", "relu", "mish"))
+    )
+    time_dim: int = field(default=32, metadata=option("size of each sinusoidal time embedding"))
+    max_freq: float = field(default=30.0, metadata=option("highest angular frequency of the time embedding"))
+    reflow_time_sampler: str = field(
+        default="uniform",
+        metadata=option("ReFlow training times", choices=("uniform", "logit_normal", "beta")),
+    )
+    meanflow_tr_sampler: str = field(
+        default="logit_normal",
+        metadata=option("MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")),
+    )
+    ratio_r_neq_t: float = field(default=0.25, metadata=option("MeanFlow: fraction of pairs with r != t"))
+    full_interval_frac: float = field(
+        default=0.1, metadata=option("MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)")
+    )
+    adaptive_p: float = field(default=1.0, metadata=option("MeanFlow adaptive loss weight power p"))
+    adaptive_c: float = field(default=1e-3, metadata=option("MeanFlow adaptive loss weight constant c"))
+
+    def flow_rules(self) -> dict[str, tuple[bool, str]]:
+        """{name: (ok, allowed)} for these fields, for `config.validate`."""
+        return {
+            "hidden": (len(self.hidden) >= 1 and min(self.hidden) >= 1, "one or more widths >= 1"),
+            "time_dim": (self.time_dim >= 2 and self.time_dim % 2 == 0, "an even number >= 2"),
+            "ratio_r_neq_t": (0 <= self.ratio_r_neq_t <= 1, "in [0, 1]"),
+            "full_interval_frac": (0 <= self.full_interval_frac <= 1, "in [0, 1]"),
+            "adaptive_c": (self.adaptive_c > 0, "> 0"),
+        }
+
+    def flow_kwargs(self, kind: str) -> dict:
+        """Constructor options of flow `kind` (reflow, meanflow; none for other kinds)."""
+        return {
+            "reflow": {"time_sampler": self.reflow_time_sampler},
+            "meanflow": {
+                "tr_sampler": self.meanflow_tr_sampler,
+                "ratio_r_neq_t": self.ratio_r_neq_t,
+                "full_interval_frac": self.full_interval_frac,
+                "adaptive_p": self.adaptive_p,
+                "adaptive_c": self.adaptive_c,
+            },
+        }.get(kind, {})
 
 
 def build_model(spec: dict, device) -> nn.Module:

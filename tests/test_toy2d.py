@@ -87,37 +87,42 @@ def test_distributions_are_seeded_and_in_range(name):
 
 
 def test_checkerboard_ordering_on_a_small_budget(tmp_path):
-    """MeanFlow's one step beats ReFlow's by 2×, and 2-rectification straightens ReFlow's one step."""
+    """The issue's ordering at a test budget (~20 s on one free core): MeanFlow's one step at most half
+    as far from the target as raw noise and at most 2× ReFlow at 32 steps; ReFlow's one step ≥ 2× worse
+    than MeanFlow's; 2-rectification improves ReFlow's one step.
+    Measured: MeanFlow@1 0.069, ReFlow@1 0.91, 2-RF@1 0.060, noise 0.203."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     cfg = Toy2DConfig(
-        epochs=1500,
+        epochs=3000,
+        batch_size=128,
         hidden=(64, 64, 64),
-        batch_size=256,
+        lr=3e-3,
+        ema_decay=0.99,
         rectified_couplings=10_000,
         rectified_steps=32,
-        rectified_epochs=500,
+        rectified_epochs=1000,
         device="cpu",
         no_wandb=True,
         out=str(tmp_path),
     )
     target, noise = study.eval_sets(Toy2DConfig(eval_samples=10_000))
-    swd = {}
+
+    def swd(flow, steps):
+        x = flow.sample(torch.zeros(len(noise), 0), steps, noise=noise, clip=None)
+        return sliced_wasserstein(x.reshape(-1, 2), target)
+
     try:
         reflow = study.train_model("reflow", cfg, tmp_path, "cpu", progress=False)
-        models = {
-            "reflow": reflow,
-            "rectified": study.train_model("rectified", cfg, tmp_path, "cpu", progress=False, teacher=reflow),
-            "meanflow": study.train_model("meanflow", cfg, tmp_path, "cpu", progress=False),
-        }
-        for name, flow in models.items():
-            x = flow.sample(torch.zeros(len(noise), 0), 1, noise=noise, clip=None).reshape(-1, 2)
-            swd[name] = sliced_wasserstein(x, target)
+        rectified = study.train_model("rectified", cfg, tmp_path, "cpu", progress=False, teacher=reflow)
+        meanflow = study.train_model("meanflow", cfg, tmp_path, "cpu", progress=False)
+        got = {"meanflow": swd(meanflow, 1), "reflow": swd(reflow, 1), "rectified": swd(rectified, 1)}
+        got |= {"reflow@32": swd(reflow, 32), "noise": sliced_wasserstein(noise, target)}
     finally:
         torch.set_num_threads(threads)
-    assert swd["meanflow"] < 0.7 * sliced_wasserstein(noise, target), swd
-    assert swd["reflow"] > 2 * swd["meanflow"], swd
-    assert swd["rectified"] < swd["reflow"], swd
+    assert got["meanflow"] <= 0.5 * got["noise"] and got["meanflow"] <= 2 * got["reflow@32"], got
+    assert got["reflow"] >= 2 * got["meanflow"], got
+    assert got["rectified"] < got["reflow"], got
 
 
 def tiny(tmp_path, **kw) -> list[str]:

@@ -25,7 +25,7 @@ from myreinflow.data.normalize import Normalizer
 from myreinflow.envs import env_spec_json
 from myreinflow.errors import UserError
 from myreinflow.evaluation import evaluate, summarize
-from myreinflow.policy import ChunkPolicy, build_model
+from myreinflow.policy import ChunkPolicy, FlowOptions, build_model
 from myreinflow.tracking import WANDB_MODES, Tracker
 from myreinflow.utils import atomic_write_text, resolve_device, seed_everything, set_threads
 
@@ -37,7 +37,7 @@ def _opt(help_text: str, **kw):
 
 
 @dataclass
-class BCConfig:
+class BCConfig(FlowOptions):
     dataset: str = field(default="mujoco/pusher/expert-v0", metadata=_opt("Minari dataset id"))
     source: str = field(
         default="auto", metadata=_opt("where the dataset comes from", choices=("auto", "minari", "generate"))
@@ -62,25 +62,6 @@ class BCConfig:
     inference_steps: int = field(
         default=0, metadata=_opt("flow steps for evaluation during training (0 = ReFlow 4, MeanFlow 1)")
     )
-    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata=_opt("hidden layer widths"))
-    activation: str = field(
-        default="silu", metadata=_opt("activation", choices=("silu", "gelu", "relu", "mish"))
-    )
-    time_dim: int = field(default=32, metadata=_opt("size of each sinusoidal time embedding"))
-    max_freq: float = field(default=30.0, metadata=_opt("highest angular frequency of the time embedding"))
-    reflow_time_sampler: str = field(
-        default="uniform", metadata=_opt("ReFlow training times", choices=("uniform", "logit_normal", "beta"))
-    )
-    meanflow_tr_sampler: str = field(
-        default="logit_normal",
-        metadata=_opt("MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")),
-    )
-    ratio_r_neq_t: float = field(default=0.25, metadata=_opt("MeanFlow: fraction of pairs with r != t"))
-    full_interval_frac: float = field(
-        default=0.1, metadata=_opt("MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)")
-    )
-    adaptive_p: float = field(default=1.0, metadata=_opt("MeanFlow adaptive loss weight power p"))
-    adaptive_c: float = field(default=1e-3, metadata=_opt("MeanFlow adaptive loss weight constant c"))
     eval_freq: int = field(
         default=5, metadata=_opt("evaluate and checkpoint every N epochs (0 = only at the end)")
     )
@@ -134,16 +115,6 @@ RESUMABLE_KEYS = {
 
 def policy_spec(cfg: BCConfig, obs_dim: int, act_dim: int, n_actions: int | None) -> dict:
     kind = "categorical" if n_actions else cfg.flow
-    flow_kwargs = {
-        "reflow": {"time_sampler": cfg.reflow_time_sampler},
-        "meanflow": {
-            "tr_sampler": cfg.meanflow_tr_sampler,
-            "ratio_r_neq_t": cfg.ratio_r_neq_t,
-            "full_interval_frac": cfg.full_interval_frac,
-            "adaptive_p": cfg.adaptive_p,
-            "adaptive_c": cfg.adaptive_c,
-        },
-    }.get(kind, {})
     return {
         "kind": kind,
         "obs_dim": obs_dim,
@@ -155,7 +126,7 @@ def policy_spec(cfg: BCConfig, obs_dim: int, act_dim: int, n_actions: int | None
         "activation": cfg.activation,
         "time_dim": cfg.time_dim,
         "max_freq": cfg.max_freq,
-        "flow_kwargs": flow_kwargs,
+        "flow_kwargs": cfg.flow_kwargs(kind),
     }
 
 
