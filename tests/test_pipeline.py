@@ -213,7 +213,7 @@ def test_config_files_are_valid():
 
 
 PIPELINE_SET = {"dataset", "source", "flow", "seed", "threads", "out", "device", "wandb_mode"}
-PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "inference_steps"}
+PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "inference_steps", "init"}
 
 
 def _bc_config():
@@ -228,8 +228,15 @@ def _toy2d_config():
     return Toy2DConfig, set()
 
 
+def _fql_config():
+    from myreinflow.algos.fql import FQLConfig
+
+    return FQLConfig, {"epochs"}
+
+
 @pytest.mark.parametrize(
-    ("options", "config"), [("bc_options", _bc_config), ("toy2d_options", _toy2d_config)]
+    ("options", "config"),
+    [("bc_options", _bc_config), ("fql_options", _fql_config), ("toy2d_options", _toy2d_config)],
 )
 def test_schema_hyperparameters_match_the_cli_config(options, config):
     """Option blocks of the schema = the CLI dataclass's fields the pipeline leaves to the config, same

@@ -200,7 +200,7 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
     _theme()
     best = best_steps(table)
     metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
-    datasets = sorted(table["dataset"].unique())
+    datasets = sorted(table.loc[table["stage"] == "fql", "dataset"].unique())
     flows = [f for f in FLOW_LABELS if f in set(table.loc[table["stage"] == "fql", "flow"])]
     fig, axes = _grid(len(metrics), len(datasets), 4.6, 3.4)
     width = 0.8 / len(flows)

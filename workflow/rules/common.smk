@@ -9,7 +9,7 @@ import os
 DATASETS = {d["name"]: d for d in config["datasets"]}
 if len(DATASETS) != len(config["datasets"]):
     raise ValueError("config key 'datasets': two entries have the same name")
-STAGES = config["stages"]
+STAGES = {name: d.get("stages", config["stages"]) for name, d in DATASETS.items()}
 SEEDS = config["seeds"]
 FLOWS = {"bc": config["flows"] + config["baselines"], "fql": config["flows"]}
 DISTRIBUTIONS = config["toy2d"]["distributions"]
@@ -63,25 +63,24 @@ def run_dir(output):
     return os.path.dirname(output.model)
 
 
-def eval_csvs():
+def runs():
+    """(stage, dataset, flow, seed) of every training run of the study."""
     return [
-        f"results/eval/{stage}/{dataset}/{flow}/seed{seed}.csv"
-        for stage in STAGES
+        (stage, dataset, flow, seed)
         for dataset in DATASETS
+        for stage in STAGES[dataset]
         for flow in FLOWS[stage]
         for seed in SEEDS
     ]
+
+
+def eval_csvs():
+    return [f"results/eval/{s}/{d}/{f}/seed{seed}.csv" for s, d, f, seed in runs()]
 
 
 def run_files(name):
     """`name` (model.pt, train.csv) of every training run of the study."""
-    return [
-        f"results/{stage}/{dataset}/{flow}/seed{seed}/{name}"
-        for stage in STAGES
-        for dataset in DATASETS
-        for flow in FLOWS[stage]
-        for seed in SEEDS
-    ]
+    return [f"results/{s}/{d}/{f}/seed{seed}/{name}" for s, d, f, seed in runs()]
 
 
 def toy2d_csvs():
@@ -105,7 +104,7 @@ def toy2d_files():
 
 def figures():
     names = ["return_vs_steps", "latency_vs_steps", "learning_curves"]
-    if "fql" in STAGES:
+    if any("fql" in stages for stages in STAGES.values()):
         names.append("bc_to_fql")
     if DISTRIBUTIONS:
         names.append("toy2d_metrics")
