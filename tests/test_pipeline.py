@@ -83,20 +83,28 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert sorted(flows["flow"].unique()) == ["meanflow", "reflow"]
     assert len(flows) == 2 * len(steps) * episodes
     assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
-    assert set(evals["dataset"]) == {"tiny"} and set(evals["stage"]) == {"bc"}
+    assert set(evals["dataset"]) == {"tiny"} and set(evals["stage"]) == {"bc", "fql"}
+    fql = evals[evals["stage"] == "fql"]
+    assert set(fql["policy"]) == {"onestep", "flow"} and set(fql["flow"]) == {"reflow", "meanflow"}
+    assert set(fql.loc[fql["policy"] == "onestep", "inference_steps"]) == {1}  # one step, nothing to sweep
+    assert len(fql[fql["policy"] == "flow"]) == 2 * len(steps) * episodes
     table = pd.read_csv(summary / "table.csv")
     score = table[(table["metric"] == "normalized_score") & (table["flow"] == "reflow")]
     assert len(score) == len(steps)
     assert (score["ci_low"] <= score["mean"]).all() and (score["mean"] <= score["ci_high"]).all()
     headline = pd.read_csv(summary / "headline.csv")
     assert headline["question"].str.contains("MeanFlow at 1 step").any()
+    assert headline["question"].str.contains("FQL meanflow \\(onestep policy\\)").any()
     train = pd.read_csv(summary / "train.csv")
-    assert {"stage", "dataset", "flow", "seed", "step", "train/loss"} <= set(train.columns)
-    assert set(train["flow"]) == {"reflow", "meanflow", "mlp"}
+    assert {"stage", "dataset", "flow", "seed", "step", "train/loss", "train/critic_loss"} <= set(
+        train.columns
+    )
+    assert set(train.loc[train["stage"] == "bc", "flow"]) == {"reflow", "meanflow", "mlp"}
+    assert set(train.loc[train["stage"] == "fql", "flow"]) == {"reflow", "meanflow"}
     toy = pd.read_csv(summary / "toy2d.csv")
     assert set(toy["flow"]) == {"reflow", "meanflow", "rectified", "noise", "data"}
     assert {"swd", "w2", "mmd2"} <= set(toy["metric"]) and set(toy["distribution"]) == {"checkerboard"}
-    for name in ("return_vs_steps", "latency_vs_steps", "learning_curves", "toy2d_metrics"):
+    for name in ("return_vs_steps", "latency_vs_steps", "learning_curves", "bc_to_fql", "toy2d_metrics"):
         png = tiny_run / "results" / "figures" / f"{name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
     # the hyperparameters of the config reached the jobs: common < per flow, threads honoured
@@ -120,13 +128,21 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
     workflow_copy(tiny_run, changed, name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("eval_bc") == 3
-    assert set(jobs) == {"eval_bc", "summary_eval", "figure_return", "figure_latency", "all"}
+    assert jobs.get("eval_bc") == 3 and jobs.get("eval_fql") == 2
+    assert set(jobs) == {
+        "eval_bc",
+        "eval_fql",
+        "summary_eval",
+        "figure_return",
+        "figure_latency",
+        "figure_fql",
+        "all",
+    }
     # while a training hyperparameter re-trains exactly the runs it belongs to (here: MeanFlow)
     bc = {**TINY["bc"], "meanflow": {"adaptive_p": 0.75}}
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1 and "data" not in jobs
+    assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1 and jobs.get("fql") == 1 and "data" not in jobs
     # the 2D study is independent of the offline-RL runs
     toy = {**TINY["toy2d"], "epochs": 30}
     workflow_copy(tiny_run, tiny_config(minari_root, toy2d=toy), name="changed.yaml")
@@ -145,9 +161,15 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "model.pt", model)
-    assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1
-    assert "data" not in jobs
-    assert set(jobs) <= {"bc", "eval_bc", "summary_eval", "summary_train", "all"} | {
+    # its evaluation, the FQL run that starts from it and that run's evaluation; nothing else trains
+    assert (
+        jobs.get("bc") == 1
+        and jobs.get("eval_bc") == 1
+        and jobs.get("fql") == 1
+        and jobs.get("eval_fql") == 1
+    )
+    assert "data" not in jobs and "toy2d" not in jobs
+    assert set(jobs) <= {"bc", "eval_bc", "fql", "eval_fql", "summary_eval", "summary_train", "all"} | {
         r for r in jobs if r.startswith("figure_")
     }
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}

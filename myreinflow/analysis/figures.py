@@ -70,7 +70,8 @@ def _legend(fig, axes, ncol: int = 4) -> None:
     handles = {}
     for ax in np.ravel(axes):
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(lab, h)
+            if lab not in ("flow", "policy", "dataset"):  # seaborn's legend subtitles
+                handles.setdefault(lab, h)
     if handles:
         fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol)
 
@@ -268,6 +269,25 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
 LOSS_COLUMNS = ("train/flow_mse", "train/loss")  # the first one a row has is its training loss
 
 
+# evaluation columns of the train CSVs → the policy they evaluate (FQL logs its fine-tuned flow apart)
+EVAL_COLUMNS = {"eval/normalized_score": "policy", "eval_flow/normalized_score": "fine-tuned flow"}
+
+
+def _eval_curves(train: pd.DataFrame) -> pd.DataFrame:
+    """Long frame of the evaluation scores logged during training: step, flow, policy, score."""
+    frames = []
+    for col, what in EVAL_COLUMNS.items():
+        if col not in train:
+            continue
+        rows = train.loc[train[col].notna(), ["dataset", "stage", "flow", "seed", "step"]].copy()
+        rows["score"] = train.loc[rows.index, col]
+        if what == "policy":  # BC: the policy itself; FQL: its one-step policy
+            what = np.where(rows["stage"] == "fql", "one-step policy", "BC policy")
+        rows["policy"] = what
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
     """Training loss and evaluation score vs gradient step; columns: dataset × stage."""
     _check(train, ("stage", "dataset", "flow", "seed", "step"), "train table")
@@ -278,24 +298,29 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
         if col in train:
             loss = loss.fillna(train[col])
     train["loss"] = loss
-    rows_of = {"loss": "training loss (log scale)", "eval/normalized_score": "eval normalized score"}
-    metrics = [m for m in rows_of if m in train and train[m].notna().any()]
+    evals = _eval_curves(train)
+    rows = {"loss": "training loss (log scale)", "score": "eval normalized score"}
+    if evals.empty:
+        rows.pop("score")
     stages = [s for s in STAGE_LABELS if s in set(train["stage"])]
     panels = [(d, s) for d in sorted(train["dataset"].unique()) for s in stages]
-    fig, axes = _grid(len(metrics), len(panels), 3.8, 3.0)
+    panels = [(d, s) for d, s in panels if ((train["dataset"] == d) & (train["stage"] == s)).any()]
+    fig, axes = _grid(len(rows), len(panels), 3.8, 3.0)
     for j, (dataset, stage) in enumerate(panels):
-        mine = train[(train["dataset"] == dataset) & (train["stage"] == stage)]
-        for i, metric in enumerate(metrics):
+        for i, metric in enumerate(rows):
             ax = axes[i, j]
-            data = mine[mine[metric].notna()]
+            frame = train if metric == "loss" else evals
+            data = frame[(frame["dataset"] == dataset) & (frame["stage"] == stage) & frame[metric].notna()]
             if len(data):
                 sns.lineplot(
                     data=data,
                     x="step",
                     y=metric,
                     hue="flow",
+                    style=None if metric == "loss" else "policy",
                     palette={f: color(f) for f in data["flow"].unique()},
-                    marker="o" if metric.startswith("eval") else None,
+                    markers=metric != "loss",
+                    marker="." if metric == "loss" else None,  # short runs log a few points only
                     errorbar=None,
                     ax=ax,
                 )
@@ -304,13 +329,13 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
                 ax.set_yscale("log")
             if i == 0:
                 ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
-            ax.set_ylabel(rows_of[metric] if j == 0 else "")
-            ax.set_xlabel("gradient step" if i == len(metrics) - 1 else "")
+            ax.set_ylabel(rows[metric] if j == 0 else "")
+            ax.set_xlabel("gradient step of the stage" if i == len(rows) - 1 else "")
     _finish(
         fig,
         axes,
         out,
-        "Learning curves\nloss: flow-matching MSE for flows, action MSE for the MLP; "
+        "Learning curves\nloss: flow-matching MSE of the (BC or fine-tuned) flow, action MSE for the MLP; "
         "eval: rollouts during training",
     )
 
