@@ -65,9 +65,12 @@ def test_headline_fql_against_the_best_bc_policy():
     rows = headline(ci_table(evals)).set_index("question")
     onestep = rows.loc["FQL reflow (onestep policy) minus the best BC policy"]
     assert onestep["difference"] == pytest.approx(0.05) and onestep["holds"]
-    assert onestep["b"] == "bc mlp K=1: 0.850 (0.150 m)"
+    assert onestep["b"] == "bc mlp mlp K=1: 0.850 (0.150 m)"
     flow = rows.loc["FQL reflow (flow policy) minus the best BC policy"]
     assert flow["difference"] == pytest.approx(-0.01) and not flow["holds"]
+    start = rows.loc["FQL reflow (flow policy) minus the BC flow it started from"]
+    assert start["difference"] == pytest.approx(0.04) and start["holds"]
+    assert start["b"] == "bc reflow flow K=2: 0.800 (0.200 m)"
 
 
 def test_read_train_labels_rows_from_contract_paths(tmp_path):

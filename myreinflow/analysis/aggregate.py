@@ -124,16 +124,12 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
     """The study's questions in numbers, one row each, per dataset:
 
     - MeanFlow at 1 step against ReFlow at its best number of steps (BC and FQL flows);
-    - FQL's policies against the best BC policy of the same dataset.
+    - FQL's policies against the BC flow they started from and against the best BC policy.
 
     Normalized scores, with the final distance (when the env has it) at the same steps.
     """
     best = best_steps(table)
     rows = []
-
-    def value(stage, dataset, flow, policy, steps, metric):
-        r = _score(table, stage, dataset, flow, policy, steps, metric)
-        return float(r["mean"].iloc[0]) if len(r) else np.nan
 
     for dataset in sorted(table["dataset"].unique()):
         for stage in sorted(table["stage"].unique()):
@@ -161,27 +157,30 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
         if not len(bc):
             continue
         top = bc.loc[bc["mean"].idxmax()]
+
         for _, fql in best[(best["stage"] == "fql") & (best["dataset"] == dataset)].iterrows():
-            k = int(fql["inference_steps"])
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "stage": "fql",
-                    "question": f"FQL {fql['flow']} ({fql['policy']} policy) minus the best BC policy",
-                    "a": f"fql {fql['flow']} {fql['policy']} K={k}: {fql['mean']:.3f}"
-                    + _distance(value("fql", dataset, fql["flow"], fql["policy"], k, "final_distance")),
-                    "b": f"bc {top['flow']} K={int(top['inference_steps'])}: {top['mean']:.3f}"
-                    + _distance(
-                        value("bc", dataset, *top[["flow", "policy", "inference_steps"]], "final_distance")
-                    ),
-                    "difference": float(fql["mean"] - top["mean"]),
-                    "holds": bool(fql["mean"] > top["mean"]),
-                    "criterion": "difference > 0",
-                }
-            )
+            start = bc[(bc["flow"] == fql["flow"]) & (bc["policy"] == "flow")]
+            refs = [("the BC flow it started from", r) for _, r in start.iterrows()]
+            for name, ref in refs + [("the best BC policy", top)]:
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "stage": "fql",
+                        "question": f"FQL {fql['flow']} ({fql['policy']} policy) minus {name}",
+                        "a": _describe(table, fql),
+                        "b": _describe(table, ref),
+                        "difference": float(fql["mean"] - ref["mean"]),
+                        "holds": bool(fql["mean"] > ref["mean"]),
+                        "criterion": "difference > 0",
+                    }
+                )
     columns = ["dataset", "stage", "question", "a", "b", "difference", "holds", "criterion"]
     return pd.DataFrame(rows, columns=columns)
 
 
-def _distance(d: float) -> str:
-    return "" if np.isnan(d) else f" ({d:.3f} m)"
+def _describe(table: pd.DataFrame, row) -> str:
+    """'stage flow policy K=k: score (final distance m)' of a best-steps row."""
+    k = int(row["inference_steps"])
+    d = _score(table, row["stage"], row["dataset"], row["flow"], row["policy"], k, "final_distance")
+    distance = f" ({d['mean'].iloc[0]:.3f} m)" if len(d) else ""
+    return f"{row['stage']} {row['flow']} {row['policy']} K={k}: {row['mean']:.3f}{distance}"

@@ -118,6 +118,7 @@ def plot_return(table: pd.DataFrame, out: str | Path) -> None:
     metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
     stages = [s for s in STAGE_LABELS if s in set(table["stage"])]
     panels = [(d, s) for d in sorted(table["dataset"].unique()) for s in stages]
+    panels = [(d, s) for d, s in panels if ((table["dataset"] == d) & (table["stage"] == s)).any()]
     steps = sorted(table.loc[table["policy"] == "flow", "inference_steps"].unique())
     fig, axes = _grid(len(metrics), len(panels), 3.8, 3.2)
     for j, (dataset, stage) in enumerate(panels):
@@ -194,52 +195,39 @@ VARIANTS = {("bc", "flow"): "BC flow", ("fql", "flow"): "FQL flow", ("fql", "one
 
 
 def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
-    """BC → FQL: each flow's best BC policy against its FQL policies; columns: datasets."""
+    """BC → FQL: each flow's BC policy, its FQL-fine-tuned flow and FQL's one-step policy, as points
+    with CIs joined per flow; columns: datasets with an FQL stage."""
     _check(table, ("stage", "dataset", "flow", "policy", "inference_steps", "metric", "mean"), "table")
     if "fql" not in set(table["stage"]):
         raise UserError("table has no fql rows; the BC → FQL figure needs the fql stage")
     _theme()
-    best = best_steps(table)
+    best = best_steps(table).set_index(["stage", "policy", "dataset", "flow"])["inference_steps"]
+    rows = table.set_index(["stage", "policy", "dataset", "flow", "inference_steps", "metric"])
     metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
     datasets = sorted(table.loc[table["stage"] == "fql", "dataset"].unique())
     flows = [f for f in FLOW_LABELS if f in set(table.loc[table["stage"] == "fql", "flow"])]
-    fig, axes = _grid(len(metrics), len(datasets), 4.6, 3.4)
-    width = 0.8 / len(flows)
+    fig, axes = _grid(len(metrics), len(datasets), 4.8, 3.4)
     for j, dataset in enumerate(datasets):
         for i, metric in enumerate(metrics):
             ax = axes[i, j]
             for f, flow in enumerate(flows):
-                for x, key in enumerate(VARIANTS):
-                    pick = best[
-                        (best["stage"] == key[0])
-                        & (best["policy"] == key[1])
-                        & (best["dataset"] == dataset)
-                        & (best["flow"] == flow)
-                    ]
-                    if not len(pick):
+                xs, points = [], []
+                for x, (stage, policy) in enumerate(VARIANTS):
+                    if (stage, policy, dataset, flow) not in best.index:
                         continue
-                    k = int(pick["inference_steps"].iloc[0])
-                    row = table[
-                        (table["stage"] == key[0])
-                        & (table["policy"] == key[1])
-                        & (table["dataset"] == dataset)
-                        & (table["flow"] == flow)
-                        & (table["inference_steps"] == k)
-                        & (table["metric"] == metric)
-                    ].iloc[0]
-                    pos = x - 0.4 + width * (f + 0.5)
+                    k = int(best[(stage, policy, dataset, flow)])
+                    xs.append(x + 0.12 * (f - (len(flows) - 1) / 2))  # dodge the flows
+                    points.append((k, policy, rows.loc[(stage, policy, dataset, flow, k, metric)]))
+                means = [p[2]["mean"] for p in points]
+                ax.plot(xs, means, color=color(flow), lw=1, alpha=0.6)
+                for x, (k, policy, row) in zip(xs, points, strict=True):
                     err = [[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]]
-                    ax.bar(pos, row["mean"], width * 0.92, color=color(flow), label=label(flow))
-                    if np.isfinite(row["ci_low"]):
-                        ax.errorbar(pos, row["mean"], yerr=err, color="black", capsize=3, lw=1)
+                    ax.errorbar(
+                        x, row["mean"], yerr=err, fmt="o", color=color(flow), capsize=3, label=label(flow)
+                    )
+                    text = f"K={k}" if policy == "flow" else "1 step"
                     ax.annotate(
-                        f"K={k}" if key[1] == "flow" else "1 step",
-                        (pos, row["mean"]),
-                        xytext=(0, 2),
-                        textcoords="offset points",
-                        ha="center",
-                        va="bottom",
-                        fontsize=7,
+                        text, (x, row["mean"]), xytext=(5, -3), textcoords="offset points", fontsize=7
                     )
             mlp = table[
                 (table["stage"] == "bc")
@@ -250,9 +238,7 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
             _reference(ax, mlp, color("mlp"), ":", "MLP BC (reference)")
             ax.set_xticks(range(len(VARIANTS)))
             ax.set_xticklabels(VARIANTS.values())
-            if metric == "normalized_score":
-                low = table.loc[table["metric"] == metric, "ci_low"].min()
-                ax.set_ylim(max(0.0, low - 0.05) if np.isfinite(low) else None, None)
+            ax.set_xlim(-0.5, len(VARIANTS) - 0.5)
             if i == 0:
                 ax.set_title(dataset)
             ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
@@ -260,8 +246,8 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
         fig,
         axes,
         out,
-        "BC → FQL per dataset and flow\n"
-        "flows at their best inference steps K (by normalized score), 95 % bootstrap CI",
+        "BC → FQL per dataset and flow: mean and 95 % bootstrap CI\n"
+        "flows at their best inference steps K (annotated; chosen by normalized score)",
         ncol=len(flows) + 1,
     )
 
