@@ -79,7 +79,7 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     summary = tiny_run / "results" / "summary"
     evals = pd.read_csv(summary / "eval.csv")
     steps, episodes = TINY["eval"]["inference_steps"], TINY["eval"]["episodes"]
-    flows = evals[evals["policy"] == "flow"]
+    flows = evals[(evals["policy"] == "flow") & (evals["stage"] == "bc")]
     assert sorted(flows["flow"].unique()) == ["meanflow", "reflow"]
     assert len(flows) == 2 * len(steps) * episodes
     assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
