@@ -62,7 +62,7 @@ class Toy2DConfig(FlowOptions):
     )
     epochs: int = field(default=10_000, metadata=option("training steps per model"))
     batch_size: int = field(default=256, metadata=option("samples of the target per step"))
-    lr: float = field(default=1e-3, metadata=option("Adam learning rate"))
+    lr: float = field(default=3e-3, metadata=option("Adam learning rate"))
     lr_schedule: str = field(
         default="cosine", metadata=option("learning rate over training", choices=("cosine", "constant"))
     )
