@@ -37,3 +37,19 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
             f"checkpoint {str(path)!r} has version {ckpt.get('version')}; this code reads {VERSION}"
         )
     return ckpt
+
+
+def load_for_resume(
+    path: Path, stage: str, config: dict, resumable_keys: set[str], map_location
+) -> dict | None:
+    """The checkpoint at `path` if it exists and belongs to the same run (same stage, same config but for
+    `resumable_keys`); None if there is none; UserError naming the first differing key otherwise."""
+    if not Path(path).is_file():
+        return None
+    ckpt = load_checkpoint(path, map_location=map_location)
+    old = ckpt.get("config", {})
+    diff = [k for k in config if k not in resumable_keys and old.get(k) != config[k]]
+    if ckpt.get("stage") != stage or diff:
+        what = f"key {diff[0]!r}: {old.get(diff[0])!r} vs {config[diff[0]]!r}" if diff else "stage"
+        raise UserError(f"{path} holds a different run ({what}); use another --out or delete it")
+    return ckpt

@@ -1,4 +1,4 @@
-"""Command line: `myreinflow data | bc | eval | mean-flow-2d` (also `python -m myreinflow`)."""
+"""Command line: `myreinflow data | bc | fql | eval | mean-flow-2d` (also `python -m myreinflow`)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ def _bc(args) -> None:
     from myreinflow.config import resolve
 
     cfg = resolve(BCConfig, args, args.config)
+    path = train(cfg, progress=not args.quiet)
+    print(f"checkpoint: {path}")
+
+
+def _fql(args) -> None:
+    from myreinflow.algos.fql import FQLConfig, train
+    from myreinflow.config import resolve
+
+    cfg = resolve(FQLConfig, args, args.config)
     path = train(cfg, progress=not args.quiet)
     print(f"checkpoint: {path}")
 
@@ -105,6 +114,7 @@ def _toy2d(args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from myreinflow.algos.bc import BCConfig
+    from myreinflow.algos.fql import FQLConfig
     from myreinflow.config import add_dataclass_args
     from myreinflow.toy2d import Toy2DConfig
 
@@ -128,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_dataclass_args(p, BCConfig)
     p.set_defaults(func=_bc)
+
+    p = sub.add_parser("fql", help="flow Q-learning fine-tuning of a BC flow, offline and offline→online")
+    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_args(p, FQLConfig)
+    p.set_defaults(func=_fql)
 
     p = sub.add_parser("eval", help="evaluation rollouts of a checkpoint over a sweep of inference steps")
     p.add_argument("--checkpoint", required=True, help="model.pt written by bc or fql")

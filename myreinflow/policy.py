@@ -11,9 +11,9 @@ from torch import nn
 from myreinflow.config import option
 from myreinflow.data.normalize import Normalizer
 from myreinflow.flows import FLOWS
-from myreinflow.nets import ChunkPolicyNet, FlowNet
+from myreinflow.nets import ChunkPolicyNet, FlowNet, OneStepPolicyNet
 
-POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical")
+POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical", "onestep")
 
 
 @dataclass
@@ -42,7 +42,7 @@ class FlowOptions:
     adaptive_c: float = field(default=1e-3, metadata=option("MeanFlow adaptive loss weight constant c"))
 
     def flow_rules(self) -> dict[str, tuple[bool, str]]:
-        """{name: (ok, allowed)} for these fields, for `config.validate`."""
+        """{name: (ok, allowed)} for these fields, for `config.check_config`."""
         return {
             "hidden": (len(self.hidden) >= 1 and min(self.hidden) >= 1, "one or more widths >= 1"),
             "time_dim": (self.time_dim >= 2 and self.time_dim % 2 == 0, "an even number >= 2"),
@@ -73,6 +73,8 @@ def build_model(spec: dict, device) -> nn.Module:
     if kind in FLOWS:
         net = FlowNet(h * a, cond_dim, hidden, spec["time_dim"], spec["max_freq"], activation)
         return FLOWS[kind](net, device, h, a, **spec.get("flow_kwargs", {}))
+    if kind == "onestep":
+        return OneStepPolicyNet(cond_dim, h, a, hidden, activation).to(device)
     if kind in ("mlp", "categorical"):
         n_actions = spec.get("n_actions") if kind == "categorical" else None
         return ChunkPolicyNet(cond_dim, h, a, hidden, activation, n_actions).to(device)
@@ -111,7 +113,7 @@ class ChunkPolicy:
         """Raw action chunks (n, H, act_dim) float32, or (n, H) int64 for discrete actions."""
         o = self.normalizer.normalize_obs(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
         o = o.reshape(o.shape[0], -1)
-        if self.is_flow:
+        if self.is_flow or self.kind == "onestep":
             chunk = self.model.sample(o, inference_steps, generator=generator)
         elif self.kind == "categorical":
             return self.model(o).argmax(dim=-1).cpu().numpy()

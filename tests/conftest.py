@@ -4,6 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# the tests use small networks: one thread is faster, and immune to oversubscription on a busy machine
+torch.set_num_threads(1)
 
 TINY_RECIPES = """
 myreinflow/pusher/tiny-v0:

@@ -8,7 +8,6 @@ rollouts, CSV/WandB logging and a checkpoint (weights, normaliser, optimizer, st
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from myreinflow.checkpoint import load_checkpoint, save_checkpoint
-from myreinflow.config import to_dict
-from myreinflow.data.chunks import ChunkedTransitions
+from myreinflow.checkpoint import load_for_resume, save_checkpoint
+from myreinflow.config import check_config, to_dict
+from myreinflow.data.chunks import ChunkedTransitions, episodes_of
 from myreinflow.data.normalize import Normalizer
 from myreinflow.envs import env_spec_json
 from myreinflow.errors import UserError
@@ -93,21 +92,7 @@ class BCConfig(FlowOptions):
             "threads": (self.threads >= 0, ">= 0"),
             "time_dim": (self.time_dim >= 2 and self.time_dim % 2 == 0, "an even number >= 2"),
         }
-        for name, (ok, allowed) in rules.items():
-            if not ok:
-                raise UserError(f"{name} = {getattr(self, name)!r} is not allowed; it must be {allowed}")
-        for name in (
-            "flow",
-            "source",
-            "lr_schedule",
-            "activation",
-            "reflow_time_sampler",
-            "meanflow_tr_sampler",
-            "wandb_mode",
-        ):
-            choices = next(f for f in dataclasses.fields(self) if f.name == name).metadata["choices"]
-            if getattr(self, name) not in choices:
-                raise UserError(f"{name} {getattr(self, name)!r} is not one of {', '.join(choices)}")
+        check_config(self, rules)
 
     def output_dir(self) -> Path:
         return Path(self.out or f"results/bc/{self.dataset.replace('/', '_')}/{self.flow}/seed{self.seed}")
@@ -183,10 +168,27 @@ def spaces_of(dataset) -> tuple[int, int, int | None]:
     raise UserError(f"action space {act_space} is not supported; allowed: a flat Box or Discrete")
 
 
+def load_transitions(
+    dataset,
+    horizon_steps: int,
+    cond_steps: int,
+    device,
+    discount: float | None = None,
+    normalizer: Normalizer | None = None,
+) -> tuple[ChunkedTransitions, Normalizer]:
+    """A Minari dataset's chunked transitions on `device`, and the normaliser (fitted unless given)."""
+    _, _, n_actions = spaces_of(dataset)
+    episodes = episodes_of(dataset)
+    if normalizer is None:
+        observations = np.concatenate([ep["observations"] for ep in episodes])
+        actions = np.concatenate([ep["actions"] for ep in episodes])
+        normalizer = Normalizer.fit(observations, None if n_actions else dataset.action_space, actions)
+    data = ChunkedTransitions(episodes, horizon_steps, cond_steps, normalizer, device, discount)
+    return data, normalizer
+
+
 def train(cfg: BCConfig, progress: bool = True) -> Path:
     """Train (or resume) a BC policy; returns the path of the final checkpoint."""
-    from myreinflow.data import load_dataset
-
     out = cfg.output_dir()
     ckpt_path = out / "model.pt"
     device = resolve_device(cfg.device)
@@ -194,19 +196,11 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
     seed_everything(cfg.seed)
 
     # ---- data
+    from myreinflow.data import load_dataset
+
     dataset = load_dataset(cfg.dataset, cfg.source, progress=progress)
+    data, normalizer = load_transitions(dataset, cfg.horizon_steps, cfg.cond_steps, device)
     obs_dim, act_dim, n_actions = spaces_of(dataset)
-    episodes = list(dataset.iterate_episodes())
-    observations = np.concatenate([ep.observations for ep in episodes])
-    actions = np.concatenate([ep.actions for ep in episodes])
-    normalizer = Normalizer.fit(observations, None if n_actions else dataset.action_space, actions)
-    data = ChunkedTransitions(
-        [{"observations": ep.observations, "actions": ep.actions} for ep in episodes],
-        cfg.horizon_steps,
-        cfg.cond_steps,
-        normalizer,
-        device,
-    )
     info = dataset_info(dataset)
 
     # ---- model
@@ -217,13 +211,8 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
     step, start_epoch = 0, 0
 
     # ---- resume
-    if ckpt_path.is_file():
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
-        old = ckpt.get("config", {})
-        diff = [k for k in to_dict(cfg) if k not in RESUMABLE_KEYS and old.get(k) != to_dict(cfg)[k]]
-        if ckpt.get("stage") != "bc" or diff:
-            what = f"key {diff[0]!r}: {old.get(diff[0])!r} vs {to_dict(cfg)[diff[0]]!r}" if diff else "stage"
-            raise UserError(f"{ckpt_path} holds a different run ({what}); use another --out or delete it")
+    ckpt = load_for_resume(ckpt_path, "bc", to_dict(cfg), RESUMABLE_KEYS, device)
+    if ckpt is not None:
         model.load_state_dict(ckpt["policy"]["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         # RNG states are CPU byte tensors whatever the device (map_location may have moved them)
@@ -235,7 +224,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
             return ckpt_path
         print(f"resuming {ckpt_path} from epoch {start_epoch} (step {step})")
 
-    atomic_write_text(out / "config.yaml", _yaml(cfg))
+    atomic_write_text(out / "config.yaml", config_yaml(cfg))
     wandb_mode = "disabled" if cfg.no_wandb else cfg.wandb_mode
     tracker = Tracker(
         out / "train.csv",
@@ -323,7 +312,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
     return ckpt_path
 
 
-def _yaml(cfg) -> str:
+def config_yaml(cfg) -> str:
     import yaml
 
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)

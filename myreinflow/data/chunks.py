@@ -2,8 +2,22 @@
 
 For a step i of an episode the sample holds `cond_steps` observations ending at i (the episode's first
 observation repeats before its start) and the `horizon_steps` actions starting at i. A chunk never crosses
-into the next episode: past the episode's last action the last action repeats and `valid` is False, so
-losses that care (e.g. chunked TD targets) can mask those steps. Sampling is pure tensor indexing.
+into the next episode: past the episode's last action the last action repeats and `valid` is False.
+Sampling is pure tensor indexing.
+
+With a `discount` γ (and episodes that carry `rewards`, `terminations`), each step also gets the chunked
+TD fields of Q-chunking, for a chunk of h = `horizon_steps` actions:
+
+- `reward`: Σ_{j<h} γ^j r_{i+j}, summed only over steps inside the episode;
+- `next_obs`: the stacked observations at step i + h (the final observation when the chunk ends exactly
+  at the episode's end);
+- `mask`: 0 when the episode terminates inside the chunk (no bootstrapping), else 1;
+- `td_valid`: the TD target is correct — the chunk lies inside the episode, or the episode terminates
+  inside it. Chunks cut off by a truncation (time limit) are not: there is no s_{i+h} to bootstrap from
+  and their tail actions never ran, so TD losses must mask them out.
+
+For h = 1 every step is `td_valid` and the fields are plain one-step transitions. Episodes can be added
+later (`extend`, the online replay): their index tables are built alone and appended.
 """
 
 from __future__ import annotations
@@ -24,56 +38,95 @@ class ChunkedTransitions:
         cond_steps: int,
         normalizer: Normalizer,
         device: str | torch.device = "cpu",
+        discount: float | None = None,
     ):
         if horizon_steps < 1 or cond_steps < 1:
             raise ValueError(f"horizon_steps and cond_steps must be >= 1, got {horizon_steps}, {cond_steps}")
         self.horizon_steps, self.cond_steps, self.device = horizon_steps, cond_steps, torch.device(device)
-        lengths = np.array([len(ep["actions"]) for ep in episodes])
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        ep_of_step = np.repeat(np.arange(len(episodes)), lengths)
-        step = np.arange(lengths.sum())
-        first, last = starts[ep_of_step], (starts + lengths - 1)[ep_of_step]
-        # observation arrays hold T + 1 entries per episode: step i's observation sits at i + episode number
-        obs_offset = ep_of_step
+        self.normalizer, self.discount = normalizer.to("cpu"), discount
+        self.num_episodes, self.num_obs = 0, 0
+        self.fields: dict[str, torch.Tensor] = {}
+        self.extend(episodes)
 
-        past = step[:, None] + np.arange(-cond_steps + 1, 1)[None, :]
-        self._obs_idx = np.maximum(past, first[:, None]) + obs_offset[:, None]
-        future = step[:, None] + np.arange(horizon_steps)[None, :]
-        self._valid = future <= last[:, None]
-        self._act_idx = np.minimum(future, last[:, None])
+    @classmethod
+    def from_minari(
+        cls, dataset, horizon_steps, cond_steps, normalizer, device="cpu", discount=None
+    ) -> ChunkedTransitions:
+        return cls(episodes_of(dataset), horizon_steps, cond_steps, normalizer, device, discount)
+
+    def __len__(self) -> int:
+        return self.fields["act_idx"].shape[0] if self.fields else 0
+
+    def extend(self, episodes: list[dict]) -> None:
+        """Append episodes ({observations (T+1, d), actions (T, …)[, rewards, terminations]})."""
+        if not episodes:
+            return
+        tables = self._tables(episodes, step_offset=len(self), obs_offset=self.num_obs)
+        for name, value in tables.items():
+            value = value.to(self.device)
+            self.fields[name] = torch.cat([self.fields[name], value]) if name in self.fields else value
+        self.num_episodes += len(episodes)
+        self.num_obs += sum(len(ep["observations"]) for ep in episodes)
+
+    def _tables(self, episodes: list[dict], step_offset: int, obs_offset: int) -> dict[str, torch.Tensor]:
+        h, c = self.horizon_steps, self.cond_steps
+        lengths = np.array([len(ep["actions"]) for ep in episodes])
+        starts = step_offset + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        ep_of_step = np.repeat(np.arange(len(episodes)), lengths)
+        step = step_offset + np.arange(lengths.sum())
+        first, last = starts[ep_of_step], (starts + lengths - 1)[ep_of_step]
+        # observation arrays hold T + 1 entries per episode: step i's observation sits at i + episodes before
+        obs_shift = obs_offset - step_offset + ep_of_step
+
+        def stacked_obs(at: np.ndarray) -> np.ndarray:
+            past = at[:, None] + np.arange(-c + 1, 1)[None, :]
+            return np.maximum(past, first[:, None]) + obs_shift[:, None]
+
+        future = step[:, None] + np.arange(h)[None, :]
+        inside = future <= last[:, None]
+        tables = {
+            "obs_idx": stacked_obs(step),
+            "act_idx": np.minimum(future, last[:, None]),
+            "valid": inside,
+        }
 
         observations = np.concatenate([ep["observations"] for ep in episodes]).astype(np.float32)
         actions = np.concatenate([ep["actions"] for ep in episodes])
-        norm = normalizer.to("cpu")
-        obs_t = norm.normalize_obs(torch.as_tensor(observations))
-        if normalizer.discrete:
-            act_t = torch.as_tensor(actions.astype(np.int64))
+        tables["observations"] = self.normalizer.normalize_obs(torch.as_tensor(observations))
+        if self.normalizer.discrete:
+            tables["actions"] = torch.as_tensor(actions.astype(np.int64))
         else:
-            act_t = norm.scale_action(torch.as_tensor(actions, dtype=torch.float32))
-        self.observations = obs_t.to(self.device)
-        self.actions = act_t.to(self.device)
-        self.obs_idx = torch.as_tensor(self._obs_idx, device=self.device)
-        self.act_idx = torch.as_tensor(self._act_idx, device=self.device)
-        self.valid = torch.as_tensor(self._valid, device=self.device)
-        self.num_episodes = len(episodes)
+            tables["actions"] = self.normalizer.scale_action(torch.as_tensor(actions, dtype=torch.float32))
 
-    @classmethod
-    def from_minari(cls, dataset, horizon_steps, cond_steps, normalizer, device="cpu") -> ChunkedTransitions:
-        episodes = [
-            {"observations": ep.observations, "actions": ep.actions} for ep in dataset.iterate_episodes()
-        ]
-        return cls(episodes, horizon_steps, cond_steps, normalizer, device)
-
-    def __len__(self) -> int:
-        return self.act_idx.shape[0]
+        if self.discount is not None:
+            rewards = np.concatenate([ep["rewards"] for ep in episodes]).astype(np.float64)
+            ended_by_termination = np.array([bool(ep["terminations"][-1]) for ep in episodes])[ep_of_step]
+            gammas = self.discount ** np.arange(h)
+            local = np.minimum(future, last[:, None]) - step_offset
+            terminates_here = ended_by_termination & (last <= step + h - 1)
+            tables["reward"] = (rewards[local] * inside * gammas).sum(axis=1)
+            tables["next_obs_idx"] = stacked_obs(np.minimum(step + h, last + 1))
+            tables["mask"] = 1.0 - terminates_here
+            tables["td_valid"] = inside.all(axis=1) | terminates_here
+        return {
+            k: v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=_DTYPES.get(k))
+            for k, v in tables.items()
+        }
 
     def get(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Batch for step indices `idx`: obs (B, cond, obs_dim), actions (B, H, act_dim) or (B, H), valid."""
-        return {
-            "obs": self.observations[self.obs_idx[idx]],
-            "actions": self.actions[self.act_idx[idx]],
-            "valid": self.valid[idx],
+        """Batch for step indices `idx`: obs (B, cond, obs_dim), actions (B, H, act_dim) or (B, H), valid;
+        with a discount also reward, next_obs, mask (float) and td_valid (bool), each (B,) but next_obs."""
+        f = self.fields
+        batch = {
+            "obs": f["observations"][f["obs_idx"][idx]],
+            "actions": f["actions"][f["act_idx"][idx]],
+            "valid": f["valid"][idx],
         }
+        if self.discount is not None:
+            batch["next_obs"] = f["observations"][f["next_obs_idx"][idx]]
+            for k in ("reward", "mask", "td_valid"):
+                batch[k] = f[k][idx]
+        return batch
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         idx = torch.randint(len(self), (batch_size,), device=self.device, generator=generator)
@@ -85,3 +138,27 @@ class ChunkedTransitions:
         n = len(self) // batch_size * batch_size or len(self)
         for start in range(0, n, batch_size):
             yield self.get(perm[start : start + batch_size])
+
+
+_DTYPES = {
+    "obs_idx": torch.int64,
+    "act_idx": torch.int64,
+    "next_obs_idx": torch.int64,
+    "reward": torch.float32,
+    "mask": torch.float32,
+    "valid": torch.bool,
+    "td_valid": torch.bool,
+}
+
+
+def episodes_of(dataset) -> list[dict]:
+    """A Minari dataset's episodes as plain dicts (observations, actions, rewards, terminations)."""
+    return [
+        {
+            "observations": ep.observations,
+            "actions": ep.actions,
+            "rewards": ep.rewards,
+            "terminations": ep.terminations,
+        }
+        for ep in dataset.iterate_episodes()
+    ]

@@ -1,0 +1,61 @@
+"""A fused ensemble of MLPs (the FQL critic): every member's layer is one batched matmul."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from myreinflow.nets.mlp import ACTIVATIONS
+
+
+class EnsembleMLP(nn.Module):
+    """`ensemble` independent MLPs, Linear → [LayerNorm] → activation per hidden layer, linear output.
+
+    Weights of layer l are one (E, in, out) tensor, so the E members run as one `baddbmm` instead of E
+    small matmuls. Each member is initialised like `nn.Linear` (and `nn.LayerNorm`). Input (B, in) is
+    shared by all members, or (E, B, in) gives each its own; output is (E, B, out).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int = 1,
+        hidden: tuple[int, ...] = (256, 256, 256),
+        ensemble: int = 2,
+        activation: str = "gelu",
+        layer_norm: bool = True,
+    ):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+        self.ensemble, self.layer_norm = ensemble, layer_norm
+        self.act = ACTIVATIONS[activation]()
+        dims = [in_dim, *hidden, out_dim]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
+            bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default init (kaiming_uniform a=√5 ⇒ this bound)
+            self.weights.append(nn.Parameter(torch.empty(ensemble, d_in, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(ensemble, 1, d_out).uniform_(-bound, bound)))
+        n_norm = len(hidden) if layer_norm else 0
+        self.norm_scales = nn.ParameterList(nn.Parameter(torch.ones(ensemble, 1, w)) for w in hidden[:n_norm])
+        self.norm_shifts = nn.ParameterList(
+            nn.Parameter(torch.zeros(ensemble, 1, w)) for w in hidden[:n_norm]
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2:
+            # shared input: one (B, in) @ (in, E·out) matmul instead of E copies of the batch
+            w0, b0 = self.weights[0], self.biases[0]
+            e, d_in, d_out = w0.shape
+            h = (x @ w0.permute(1, 0, 2).reshape(d_in, e * d_out)).reshape(-1, e, d_out).transpose(0, 1) + b0
+        else:
+            h = torch.baddbmm(self.biases[0], x, self.weights[0])
+        for i in range(1, len(self.weights)):
+            if self.layer_norm:
+                h = F.layer_norm(h, h.shape[-1:]) * self.norm_scales[i - 1] + self.norm_shifts[i - 1]
+            h = torch.baddbmm(self.biases[i], self.act(h), self.weights[i])
+        return h

@@ -1,0 +1,299 @@
+"""FQL: chunked TD fields, the fused critic ensemble, known-answer learning, and real Pusher runs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from myreinflow.algos.bc import BCConfig, policy_spec
+from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
+from myreinflow.checkpoint import load_checkpoint
+from myreinflow.cli import main
+from myreinflow.data.chunks import ChunkedTransitions
+from myreinflow.data.normalize import Normalizer
+from myreinflow.nets import EnsembleMLP
+from myreinflow.policy import build_model
+
+
+def _normalizer(obs_dim: int, act_dim: int) -> Normalizer:
+    """Identity normaliser: observations as they are, actions already in [-1, 1]."""
+    return Normalizer(np.zeros(obs_dim), np.ones(obs_dim), -np.ones(act_dim), np.ones(act_dim))
+
+
+def _episode(length: int, terminated: bool, reward_offset: float = 0.0) -> dict:
+    return {
+        "observations": np.arange(length + 1, dtype=np.float32)[:, None] + 100 * reward_offset,
+        "actions": np.linspace(-1, 1, length, dtype=np.float32)[:, None],
+        "rewards": np.arange(1, length + 1, dtype=np.float64) + reward_offset,
+        "terminations": np.array([False] * (length - 1) + [terminated]),
+    }
+
+
+def test_chunked_returns_masks_and_next_obs_with_termination_inside_a_chunk():
+    # episode A: 5 steps ending in a termination; episode B: 3 steps cut by a time limit
+    episodes = [_episode(5, terminated=True), _episode(3, terminated=False, reward_offset=10)]
+    gamma, h = 0.5, 3
+    data = ChunkedTransitions(episodes, h, 1, _normalizer(1, 1), discount=gamma)
+    b = data.get(torch.arange(len(data)))
+    # A: rewards 1..5; B: rewards 11..13
+    expected_reward = [
+        1 + 0.5 * 2 + 0.25 * 3,
+        2 + 0.5 * 3 + 0.25 * 4,
+        3 + 0.5 * 4 + 0.25 * 5,
+        4 + 0.5 * 5,  # the termination at step 4 ends the sum
+        5,
+        11 + 0.5 * 12 + 0.25 * 13,
+        12 + 0.5 * 13,
+        13,
+    ]
+    np.testing.assert_allclose(b["reward"].numpy(), expected_reward, rtol=1e-6)
+    # bootstrapping stops once the termination (A's step 4) lies inside the chunk
+    np.testing.assert_array_equal(b["mask"].numpy(), [1, 1, 0, 0, 0, 1, 1, 1])
+    # correct targets: chunks inside the episode or ending in its termination; B's truncated tails are not
+    np.testing.assert_array_equal(b["td_valid"].numpy(), [1, 1, 1, 1, 1, 1, 0, 0])
+    # next observation: s_{i+h}, B's first chunk bootstraps from B's final observation (index 3)
+    np.testing.assert_array_equal(b["next_obs"][:, 0, 0].numpy()[[0, 1, 5]], [3, 4, 1000 + 3])
+    # chunks never mix episodes: B's steps only see B's actions
+    assert torch.equal(b["actions"][7, :, 0], torch.full((3,), 1.0))
+
+
+def test_horizon_one_is_plain_one_step_transitions():
+    episodes = [_episode(4, terminated=True), _episode(3, terminated=False, reward_offset=10)]
+    data = ChunkedTransitions(episodes, 1, 1, _normalizer(1, 1), discount=0.9)
+    b = data.get(torch.arange(len(data)))
+    np.testing.assert_allclose(b["reward"].numpy(), [1, 2, 3, 4, 11, 12, 13])
+    np.testing.assert_array_equal(b["mask"].numpy(), [1, 1, 1, 0, 1, 1, 1])
+    assert b["td_valid"].all()
+    np.testing.assert_array_equal(b["next_obs"][:, 0, 0].numpy(), [1, 2, 3, 4, 1001, 1002, 1003])
+    np.testing.assert_array_equal(b["obs"][:, 0, 0].numpy(), [0, 1, 2, 3, 1000, 1001, 1002])
+
+
+def test_extend_equals_building_at_once():
+    episodes = [_episode(5, True), _episode(3, False, 10), _episode(4, False, 20)]
+    whole = ChunkedTransitions(episodes, 2, 2, _normalizer(1, 1), discount=0.9)
+    grown = ChunkedTransitions(episodes[:1], 2, 2, _normalizer(1, 1), discount=0.9)
+    grown.extend(episodes[1:2])
+    grown.extend(episodes[2:])
+    idx = torch.arange(len(whole))
+    for key, value in whole.get(idx).items():
+        assert torch.equal(value, grown.get(idx)[key]), key
+
+
+def test_ensemble_mlp_equals_separate_mlps():
+    torch.manual_seed(0)
+    net = EnsembleMLP(5, 1, (16, 8), ensemble=3, activation="gelu", layer_norm=True)
+    with torch.no_grad():  # non-trivial LayerNorm affine parameters
+        for p in [*net.norm_scales, *net.norm_shifts]:
+            p.normal_()
+    x = torch.randn(7, 5)
+
+    def member(e: int, h: torch.Tensor) -> torch.Tensor:
+        for i in range(len(net.weights)):
+            if i:
+                h = F.layer_norm(h, h.shape[-1:], net.norm_scales[i - 1][e, 0], net.norm_shifts[i - 1][e, 0])
+                h = F.gelu(h)
+            h = h @ net.weights[i][e] + net.biases[i][e, 0]
+        return h
+
+    expected = torch.stack([member(e, x) for e in range(3)])
+    torch.testing.assert_close(net(x), expected)
+    # per-member inputs take the batched path and agree too
+    torch.testing.assert_close(net(x.expand(3, 7, 5)), expected)
+
+
+def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, **fql_kw):
+    bc_kw = (
+        {"meanflow_tr_sampler": "uniform", "ratio_r_neq_t": 0.5, "adaptive_p": 0.5}
+        if flow_kind == "meanflow"
+        else {}
+    )
+    spec = policy_spec(
+        BCConfig(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **bc_kw), obs_dim, act_dim, None
+    )
+    cfg = FQLConfig(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
+    return FQLAgent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
+
+
+@pytest.mark.parametrize("horizon", [1, 2])
+def test_critic_learns_known_discounted_returns_on_a_chain(horizon):
+    # chain 0 → 1 → … → 4 (then terminal); reward k + 1 in state k whatever the action, so Q = V = the
+    # discounted sum of the remaining rewards for any policy, for single actions and for chunks alike
+    torch.manual_seed(0)
+    n, gamma = 5, 0.9
+    obs = np.eye(n + 1, dtype=np.float32)[:, :n]
+    rng = np.random.default_rng(0)
+    episodes = [
+        {
+            "observations": obs,
+            "actions": rng.uniform(-1, 1, (n, 1)).astype(np.float32),
+            "rewards": np.arange(1, n + 1, dtype=np.float64),
+            "terminations": np.array([False] * (n - 1) + [True]),
+        }
+        for _ in range(64)
+    ]
+    data = ChunkedTransitions(episodes, horizon, 1, _normalizer(n, 1), discount=gamma)
+    agent, cfg = _agent("reflow", horizon, n, 1, discount=gamma, tau=0.05, lr_critic=3e-3, batch_size=64)
+    optimizer = make_optimizer(agent, cfg)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(600):
+        update(agent, optimizer, data.sample(64, generator))
+    true_v = [sum(gamma**j * (k + 1 + j) for j in range(n - k)) for k in range(n)]
+    actions = torch.zeros(n, horizon)
+    with torch.no_grad():
+        q = agent.q_values(torch.as_tensor(obs[:n]), actions)
+    np.testing.assert_allclose(q.numpy(), np.tile(true_v, (cfg.num_critics, 1)), rtol=0.05, atol=0.3)
+
+
+@pytest.mark.parametrize("flow_kind", ["reflow", "meanflow"])
+def test_onestep_policy_picks_the_rewarded_mode(flow_kind):
+    # one-step episodes; the data holds two action modes (±0.6), only the positive one is rewarded
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    actions = np.where(rng.random(512) < 0.5, -0.6, 0.6) + 0.05 * rng.normal(size=512)
+    episodes = [
+        {
+            "observations": np.zeros((2, 2), np.float32),
+            "actions": np.array([[a]], np.float32),
+            "rewards": np.array([10.0 * (a > 0)]),
+            "terminations": np.array([True]),
+        }
+        for a in actions
+    ]
+    data = ChunkedTransitions(episodes, 1, 1, _normalizer(2, 1), discount=0.99)
+    agent, cfg = _agent(flow_kind, 1, 2, 1, alpha=1.0, batch_size=64)
+    generator = torch.Generator().manual_seed(0)
+    bc_optimizer = torch.optim.Adam(agent.flow.parameters(), lr=1e-3)
+    for _ in range(500):  # BC pretraining of the flow, as `--init` would give
+        batch = data.sample(128, generator)
+        loss, _ = agent.flow.compute_loss(batch["actions"], batch["obs"].reshape(128, -1))
+        bc_optimizer.zero_grad()
+        loss.backward()
+        bc_optimizer.step()
+    optimizer = make_optimizer(agent, cfg)
+    for _ in range(400):
+        update(agent, optimizer, data.sample(64, generator))
+    obs = torch.zeros(2000, 2)
+    with torch.no_grad():
+        flow_positive = (agent.flow.sample(obs, agent.flow_steps) > 0).float().mean().item()
+        onestep_positive = (agent.onestep(obs).clamp(-1, 1) > 0).float().mean().item()
+    assert 0.3 < flow_positive < 0.7, f"the BC flow should keep both modes, {flow_positive:.2f} positive"
+    assert onestep_positive >= 0.9, (
+        f"one-step policy chose the rewarded mode {onestep_positive:.2%} of the time"
+    )
+
+
+def _fql_args(out, *extra):
+    return [
+        "fql",
+        "--dataset",
+        "myreinflow/pusher/tiny-v0",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32",
+        "32",
+        "--flow_hidden",
+        "32",
+        "32",
+        "--batch_size",
+        "64",
+        "--eval_episodes",
+        "2",
+        "--threads",
+        "1",
+        "--no_wandb",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_offline_to_online_on_pusher_with_resume_and_eval(minari_root, tmp_path):
+    out = tmp_path / "fql"
+    assert main(_fql_args(out, "--online_steps", "150", "--online_eval_freq", "100")) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["stage"] == "fql" and ckpt["env_steps"] == 150
+    # Pusher episodes last 100 steps: one finished online episode joined the replay
+    assert len(ckpt["online_episodes"]) == 1
+    assert ckpt["online_episodes"][0]["observations"].shape == (101, 23)
+    train = pd.read_csv(out / "train.csv")
+    for key in (
+        "train/critic_loss",
+        "train/bc_flow_loss",
+        "train/distill_loss",
+        "train/q_loss",
+        "train/q_mean",
+    ):
+        assert train[key].notna().all(), key
+    online = train.dropna(subset=["online/episode_return"])
+    assert len(online) == 1 and online["online/env_steps"].iloc[0] == 100  # the episode ended at 100
+    for prefix in ("eval/", "eval_flow/"):
+        assert train[f"{prefix}normalized_score"].notna().sum() == 2  # at 100 and 150 env steps
+    # more online steps resume from the checkpoint and keep the replay
+    assert main(_fql_args(out, "--online_steps", "250", "--online_eval_freq", "100")) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["env_steps"] == 250 and len(ckpt["online_episodes"]) == 2
+    # evaluation of both policies; the CSV says which
+    for policy in ("onestep", "flow"):
+        csv = tmp_path / f"{policy}.csv"
+        args = ["eval", "--checkpoint", str(out / "model.pt"), "--policy", policy, "--episodes", "2"]
+        assert main([*args, "--inference_steps", "1", "2", "--quiet", "--out", str(csv)]) == 0
+        frame = pd.read_csv(csv)
+        assert set(frame["policy"]) == {policy} and set(frame["stage"]) == {"fql"}
+        assert sorted(set(frame["inference_steps"])) == ([1] if policy == "onestep" else [1, 2])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(minari_root, tmp_path):
+    full, split = tmp_path / "full", tmp_path / "split"
+    assert main(_fql_args(full, "--epochs", "2", "--eval_freq", "1")) == 0
+    assert main(_fql_args(split, "--epochs", "1", "--eval_freq", "1")) == 0
+    assert main(_fql_args(split, "--epochs", "2", "--eval_freq", "1")) == 0
+    a, b = load_checkpoint(full / "model.pt")["agent"], load_checkpoint(split / "model.pt")["agent"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_fql_from_a_bc_checkpoint_and_bad_input(minari_root, tmp_path, capsys):
+    bc = tmp_path / "bc"
+    bc_args = ["bc", "--dataset", "myreinflow/pusher/tiny-v0", "--flow", "meanflow", "--epochs", "1"]
+    assert (
+        main(
+            [
+                *bc_args,
+                "--hidden",
+                "32",
+                "--eval_freq",
+                "0",
+                "--eval_episodes",
+                "1",
+                "--no_wandb",
+                "--quiet",
+                "--out",
+                str(bc),
+            ]
+        )
+        == 0
+    )
+    out = tmp_path / "fql"
+    assert main(_fql_args(out, "--init", str(bc / "model.pt"))) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["policy"]["spec"]["kind"] == "meanflow" and ckpt["config"]["flow"] == "auto"
+    # the BC normaliser travels with the flow
+    bc_norm = load_checkpoint(bc / "model.pt")["policy"]["normalizer"]
+    for key, value in bc_norm.items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(ckpt["policy"]["normalizer"][key])), key
+
+    capsys.readouterr()
+    cases = {
+        ("--alpha", "-1"): "alpha = -1.0 is not allowed",
+        ("--init", str(bc / "model.pt"), "--flow", "reflow"): "flow = 'reflow' does not match",
+        ("--init", str(bc / "model.pt"), "--horizon_steps", "2"): "horizon_steps = 2 does not match",
+        ("--init", str(tmp_path / "nope.pt")): "does not exist",
+    }
+    for extra, message in cases.items():
+        assert main(_fql_args(tmp_path / "bad", *extra)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], (extra, err)
+        assert not (tmp_path / "bad").exists()  # nothing half-written
