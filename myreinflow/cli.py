@@ -1,4 +1,4 @@
-"""Command line: `myreinflow data | bc | fql | eval | mean-flow-2d | summarize`."""
+"""Command line: `myreinflow data | bc | fql | eval | mean-flow-2d` (also `python -m myreinflow`)."""
 
 from __future__ import annotations
 

@@ -122,8 +122,8 @@ def to_dict(cfg) -> dict:
 
 
 def check_config(cfg, rules: dict[str, tuple[bool, str]]) -> None:
-    """One UserError for the first broken rule {name: (ok, allowed)} or value outside its field's
-    `choices` metadata (each item, for tuple fields)."""
+    """UserError for the first broken rule ({key: (ok, what is allowed)}) or value outside its choices
+    (each item, for tuple fields)."""
     for name, (ok, allowed) in rules.items():
         if not ok:
             raise UserError(f"{name} = {getattr(cfg, name)!r} is not allowed; it must be {allowed}")
@@ -131,8 +131,5 @@ def check_config(cfg, rules: dict[str, tuple[bool, str]]) -> None:
         choices = field.metadata.get("choices")
         value = getattr(cfg, field.name)
         for item in value if isinstance(value, tuple) else (value,):
-            if choices is not None and item not in choices:
+            if choices and item not in choices:
                 raise UserError(f"{field.name} {item!r} is not one of {', '.join(map(str, choices))}")
-
-
-validate = check_config  # the 2D study's name for it (merge of the toy2d and fql branches)

@@ -42,7 +42,7 @@ class FlowOptions:
     adaptive_c: float = field(default=1e-3, metadata=option("MeanFlow adaptive loss weight constant c"))
 
     def flow_rules(self) -> dict[str, tuple[bool, str]]:
-        """{name: (ok, allowed)} for these fields, for `config.validate`."""
+        """{name: (ok, allowed)} for these fields, for `config.check_config`."""
         return {
             "hidden": (len(self.hidden) >= 1 and min(self.hidden) >= 1, "one or more widths >= 1"),
             "time_dim": (self.time_dim >= 2 and self.time_dim % 2 == 0, "an even number >= 2"),

@@ -33,9 +33,8 @@ import yaml
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from myreinflow.checkpoint import load_checkpoint, save_checkpoint
-from myreinflow.config import option, to_dict, validate
-from myreinflow.errors import UserError
+from myreinflow.checkpoint import load_for_resume, save_checkpoint
+from myreinflow.config import check_config, option, to_dict
 from myreinflow.flows import FLOWS, FlowPolicy, ReFlow
 from myreinflow.nets import FlowNet
 from myreinflow.policy import FlowOptions
@@ -62,7 +61,7 @@ class Toy2DConfig(FlowOptions):
     )
     epochs: int = field(default=10_000, metadata=option("training steps per model"))
     batch_size: int = field(default=256, metadata=option("samples of the target per step"))
-    lr: float = field(default=1e-3, metadata=option("Adam learning rate"))
+    lr: float = field(default=3e-3, metadata=option("Adam learning rate"))
     lr_schedule: str = field(
         default="cosine", metadata=option("learning rate over training", choices=("cosine", "constant"))
     )
@@ -100,7 +99,7 @@ class Toy2DConfig(FlowOptions):
     no_wandb: bool = field(default=False, metadata=option("turn WandB off (same as --wandb_mode disabled)"))
 
     def __post_init__(self):
-        validate(
+        check_config(
             self,
             self.flow_rules()
             | {
@@ -180,15 +179,10 @@ def coupled_loss(flow: ReFlow, pairs: torch.Tensor) -> tuple[torch.Tensor, dict]
 # ---- training
 
 
-def checked_checkpoint(path: Path, model: str, cfg: Toy2DConfig, device="cpu") -> dict:
-    """Load `model`'s checkpoint; one trained with other values of its TRAIN_KEYS is refused."""
-    ckpt = load_checkpoint(path, map_location=device)
-    old, new = ckpt.get("config", {}), to_dict(cfg)
-    diff = [k for k in TRAIN_KEYS[model] if old.get(k) != new[k]]
-    if ckpt.get("stage") != "toy2d" or ckpt.get("model") != model or diff:
-        what = f"key {diff[0]!r}: {old.get(diff[0])!r} vs {new[diff[0]]!r}" if diff else "model"
-        raise UserError(f"{path} holds a different run ({what}); use another --out or delete it")
-    return ckpt
+def load_model_checkpoint(path: Path, model: str, cfg: Toy2DConfig, device="cpu") -> dict | None:
+    """`model`'s checkpoint, None if there is none; one trained with other TRAIN_KEYS values is refused."""
+    config = to_dict(cfg)
+    return load_for_resume(path, f"toy2d/{model}", config, set(config) - set(TRAIN_KEYS[model]), device)
 
 
 def train_model(
@@ -207,8 +201,8 @@ def train_model(
     data_gen = torch.Generator().manual_seed(cfg.seed)
     step, couplings = 0, None
 
-    if ckpt_path.is_file():
-        ckpt = checked_checkpoint(ckpt_path, model, cfg, device)
+    ckpt = load_model_checkpoint(ckpt_path, model, cfg, device)
+    if ckpt is not None:
         flow.load_state_dict(ckpt["flow"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
@@ -239,8 +233,7 @@ def train_model(
         save_checkpoint(
             ckpt_path,
             {
-                "stage": "toy2d",
-                "model": model,
+                "stage": f"toy2d/{model}",
                 "config": to_dict(cfg),
                 "flow": flow.state_dict(),
                 "ema": ema.state_dict() if ema is not None else {},
@@ -385,8 +378,7 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     set_threads(cfg.threads)
     needed = set(cfg.flows) | ({"reflow"} if "rectified" in cfg.flows else set())
     for model in needed:  # refuse a different run before touching anything
-        if (out / model / "model.pt").is_file():
-            checked_checkpoint(out / model / "model.pt", model, cfg)
+        load_model_checkpoint(out / model / "model.pt", model, cfg)
     (out / "metrics.csv").unlink(missing_ok=True)  # written last: its presence marks a finished run
     atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
