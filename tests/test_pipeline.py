@@ -89,7 +89,9 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert set(fql.loc[fql["policy"] == "onestep", "inference_steps"]) == {1}  # one step, nothing to sweep
     assert len(fql[fql["policy"] == "flow"]) == 2 * len(steps) * episodes
     table = pd.read_csv(summary / "table.csv")
-    score = table[(table["metric"] == "normalized_score") & (table["flow"] == "reflow")]
+    score = table[
+        (table["metric"] == "normalized_score") & (table["flow"] == "reflow") & (table["stage"] == "bc")
+    ]
     assert len(score) == len(steps)
     assert (score["ci_low"] <= score["mean"]).all() and (score["mean"] <= score["ci_high"]).all()
     headline = pd.read_csv(summary / "headline.csv")
