@@ -76,6 +76,12 @@ def _legend(fig, axes, ncol: int = 4) -> None:
         fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol)
 
 
+def _flow_lines(ax, data: pd.DataFrame, x: str, y: str, **kw) -> None:
+    """One seaborn line per flow in the flow's colour (`kw`: marker, errorbar, style, ...)."""
+    palette = {f: color(f) for f in data["flow"].unique()}
+    sns.lineplot(data=data, x=x, y=y, hue="flow", palette=palette, ax=ax, **kw)
+
+
 def _relabel(ax, suffix: str = "") -> None:
     """Seaborn labels its lines by flow key: show flow names instead, in the figure legend only."""
     for handle in ax.get_legend_handles_labels()[0]:
@@ -161,16 +167,7 @@ def plot_latency(evals: pd.DataFrame, out: str | Path) -> None:
     for ax, stage in zip(axes[0], stages, strict=True):
         mine = runs[runs["stage"] == stage]
         flows = mine[mine["policy"] == "flow"]
-        sns.lineplot(
-            data=flows,
-            x="inference_steps",
-            y="latency_ms",
-            hue="flow",
-            palette={f: color(f) for f in flows["flow"].unique()},
-            marker="o",
-            errorbar=("pi", 100),
-            ax=ax,
-        )
+        _flow_lines(ax, flows, "inference_steps", "latency_ms", marker="o", errorbar=("pi", 100))
         for flow, r in mine[mine["policy"] != "flow"].groupby("flow"):
             what = "MLP BC" if flow == "mlp" else f"FQL one-step policy (from {label(flow)})"
             style = ":" if flow == "mlp" else "--"
@@ -298,17 +295,15 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
             frame = train if metric == "loss" else evals
             data = frame[(frame["dataset"] == dataset) & (frame["stage"] == stage) & frame[metric].notna()]
             if len(data):
-                sns.lineplot(
-                    data=data,
-                    x="step",
-                    y=metric,
-                    hue="flow",
+                _flow_lines(
+                    ax,
+                    data,
+                    "step",
+                    metric,
                     style=None if metric == "loss" else "policy",
-                    palette={f: color(f) for f in data["flow"].unique()},
                     markers=metric != "loss",
                     marker="." if metric == "loss" else None,  # short runs log a few points only
                     errorbar=None,
-                    ax=ax,
                 )
                 _relabel(ax)
             if metric == "loss":
@@ -356,16 +351,8 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
             ax = axes[i, j]
             rows = toy[(toy["distribution"] == dist) & (toy["metric"] == metric)]
             mine = rows[~rows["flow"].isin(list(TOY_REFERENCES))]
-            sns.lineplot(
-                data=mine,
-                x="inference_steps",
-                y="value",
-                hue="flow",
-                palette={f: color(f) for f in mine["flow"].unique()},
-                marker="o",
-                errorbar=("ci", 95) if mine["seed"].nunique() > 1 else None,
-                ax=ax,
-            )
+            errorbar = ("ci", 95) if mine["seed"].nunique() > 1 else None
+            _flow_lines(ax, mine, "inference_steps", "value", marker="o", errorbar=errorbar)
             for flow, (text, style) in TOY_REFERENCES.items():
                 ref = rows.loc[rows["flow"] == flow, "value"]
                 if len(ref) and metric != "straightness":

@@ -25,8 +25,10 @@ os.environ.update(
 )
 if config["recipes"]:
     os.environ.update({"MYREINFLOW_RECIPES": os.path.abspath(config["recipes"])})
+# caches too stay in the workflow directory
 for var in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
     os.environ.setdefault(var, os.path.abspath("results/wandb"))
+os.environ.setdefault("MPLCONFIGDIR", os.path.abspath("results/.matplotlib"))
 # OpenMP threads that spin while they wait make torch with 2+ threads several times slower as soon as
 # another process wants the same cores (measured on this 2-core machine, busy, 3x256 MLP step:
 # 2 threads 240 ms spinning, 16 ms passive; 1 thread 49 ms)
