@@ -43,7 +43,7 @@ def _eval(args) -> None:
     from myreinflow.checkpoint import load_checkpoint
     from myreinflow.evaluation import evaluate, summarize
     from myreinflow.policy import ChunkPolicy
-    from myreinflow.utils import atomic_path, resolve_device, set_threads
+    from myreinflow.utils import atomic_path, setup_runtime
 
     if any(k < 1 for k in args.inference_steps):
         raise UserError(f"--inference_steps {args.inference_steps} must all be >= 1")
@@ -51,8 +51,7 @@ def _eval(args) -> None:
         raise UserError(f"--act_steps {args.act_steps} must be >= 0 (0 = the whole chunk)")
     if args.episodes < 1:
         raise UserError(f"--episodes {args.episodes} must be >= 1")
-    set_threads(args.threads)
-    device = resolve_device(args.device)
+    device = setup_runtime(args.device, args.threads)
     ckpt = load_checkpoint(args.checkpoint, map_location=device)
     policies = {k: v for k, v in ckpt.items() if k in ("policy", "onestep")}
     which = args.policy if args.policy != "auto" else "policy"
@@ -171,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dataset_name", default=None, help="value of the CSV's dataset column (default: the id)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = default)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the CPUs allocated to it)")
     p.add_argument("--out", default="eval.csv", help="output CSV (default: eval.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)

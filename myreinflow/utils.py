@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,12 +44,38 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def allocated_cpus() -> int:
+    """CPUs this process may use: a Slurm job's cpus-per-task, else the CPU affinity mask."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def set_threads(threads: int) -> None:
-    """Honour a CPU allocation (Snakemake `threads:`, Slurm cpus); 0 keeps torch's default."""
+    """Honour a CPU allocation: `threads` (Snakemake `threads:`) or, for 0, the CPUs allocated to this
+    process (torch's own default counts every core of the node, also on a shared cluster node)."""
     import torch
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads if threads > 0 else allocated_cpus())
+
+
+def setup_runtime(device: str, threads: int) -> torch.device:
+    """Threads and device of a job, said in one stderr line so that its log shows what it ran on.
+
+    CUDA_VISIBLE_DEVICES is used as given (a Slurm GPU job gets the GPUs it was allocated there)."""
+    import torch
+
+    set_threads(threads)
+    resolved = resolve_device(device)
+    line = (
+        f"runtime: device {resolved}, {torch.get_num_threads()} torch threads, "
+        f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}"
+    )
+    if "SLURM_JOB_ID" in os.environ:
+        line += f", Slurm job {os.environ['SLURM_JOB_ID']} on {os.environ.get('SLURMD_NODENAME', '?')}"
+    print(line, file=sys.stderr, flush=True)
+    return resolved
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ The workflow (Snakefile + workflow/) is copied into a temporary directory, so `.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import subprocess
@@ -19,52 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow_support import REPO, TINY, planned_jobs, snakemake, tiny_config, workflow_copy
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = yaml.safe_load((REPO / "tests" / "data" / "pipeline_tiny.yaml").read_text())
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 240):
-    """Runs Snakemake on `workdir` with this checkout importable; raises with its output on failure."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--directory", str(workdir), *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if check and proc.returncode != 0:
-        output = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{output}")
-    return proc
-
-
-def workflow_copy(tmp: Path, config: dict, name: str = "config.yaml") -> Path:
-    """A workflow directory with only the test config (no config/config.yaml to merge it into)."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "Snakefile", tmp / "Snakefile")
-    if not (tmp / "workflow").exists():
-        shutil.copytree(REPO / "workflow", tmp / "workflow")
-    (tmp / name).write_text(yaml.safe_dump(config))
-    return tmp
-
-
-def tiny_config(minari_root: Path, **changes) -> dict:
-    config = {**TINY, "minari_root": str(minari_root), "recipes": os.environ["MYREINFLOW_RECIPES"]}
-    config.update(changes)
-    return config
-
-
-def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
-    """Rule → job count from the 'Job stats' table of a dry run (empty when nothing is to be done)."""
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
 
 
 @pytest.fixture(scope="module")

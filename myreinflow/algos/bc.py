@@ -27,7 +27,7 @@ from myreinflow.errors import UserError
 from myreinflow.evaluation import evaluate, summarize
 from myreinflow.policy import ChunkPolicy, FlowOptions, build_model
 from myreinflow.tracking import WANDB_MODES, Tracker
-from myreinflow.utils import atomic_write_text, resolve_device, seed_everything, set_threads
+from myreinflow.utils import atomic_write_text, seed_everything, setup_runtime
 
 POLICIES = ("reflow", "meanflow", "mlp")
 
@@ -191,8 +191,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
     """Train (or resume) a BC policy; returns the path of the final checkpoint."""
     out = cfg.output_dir()
     ckpt_path = out / "model.pt"
-    device = resolve_device(cfg.device)
-    set_threads(cfg.threads)
+    device = setup_runtime(cfg.device, cfg.threads)
     seed_everything(cfg.seed)
 
     # ---- data

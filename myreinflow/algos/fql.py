@@ -47,7 +47,7 @@ from myreinflow.flows import FLOWS
 from myreinflow.nets import EnsembleMLP
 from myreinflow.policy import ChunkPolicy, build_model
 from myreinflow.tracking import WANDB_MODES, Tracker
-from myreinflow.utils import atomic_write_text, resolve_device, seed_everything, set_threads
+from myreinflow.utils import atomic_write_text, seed_everything, setup_runtime
 
 
 def _opt(help_text: str, **kw):
@@ -313,8 +313,7 @@ def _init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
 
 def train(cfg: FQLConfig, progress: bool = True) -> Path:
     """Train (or resume) FQL; returns the path of the final checkpoint."""
-    device = resolve_device(cfg.device)
-    set_threads(cfg.threads)
+    device = setup_runtime(cfg.device, cfg.threads)
     seed_everything(cfg.seed)
 
     # ---- data and networks

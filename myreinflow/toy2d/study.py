@@ -41,7 +41,7 @@ from myreinflow.policy import FlowOptions
 from myreinflow.toy2d.distributions import DISTRIBUTIONS
 from myreinflow.toy2d.metrics import TargetMetrics, path_deviation
 from myreinflow.tracking import WANDB_MODES, Tracker
-from myreinflow.utils import atomic_path, atomic_write_text, resolve_device, seed_everything, set_threads
+from myreinflow.utils import atomic_path, atomic_write_text, seed_everything, setup_runtime
 
 MODELS = ("reflow", "meanflow", "rectified")
 EVAL_SEED = 20_000  # noise for every model and NFE; target draw EVAL_SEED + 1, second draw + 2
@@ -374,8 +374,7 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     if is_complete(cfg, out):
         print(f"{out} is complete; nothing to do")
         return out
-    device = resolve_device(cfg.device)
-    set_threads(cfg.threads)
+    device = setup_runtime(cfg.device, cfg.threads)
     needed = set(cfg.flows) | ({"reflow"} if "rectified" in cfg.flows else set())
     for model in needed:  # refuse a different run before touching anything
         load_model_checkpoint(out / model / "model.pt", model, cfg)
