@@ -15,11 +15,43 @@ from typing import Any
 import yaml
 
 from myreinflow.errors import UserError
+from myreinflow.tracking import WANDB_MODES
 
 
 def option(help_text: str, **kw) -> dict:
     """Field metadata for `add_dataclass_args`: the flag's help and optional `choices`."""
     return {"help": help_text, **kw}
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """How a training run runs, not what it computes: device, threads and logging. The base of every
+    trainer's config; changing one of these never makes a checkpoint stale."""
+
+    device: str = dataclasses.field(default="auto", metadata=option("auto (CUDA if available), cpu, cuda"))
+    threads: int = dataclasses.field(
+        default=0, metadata=option("torch CPU threads (0 = the CPUs allocated to the job)")
+    )
+    wandb_mode: str = dataclasses.field(
+        default="offline", metadata=option("Weights & Biases mode", choices=WANDB_MODES)
+    )
+    wandb_project: str = dataclasses.field(default="myreinflow", metadata=option("Weights & Biases project"))
+    no_wandb: bool = dataclasses.field(
+        default=False, metadata=option("turn WandB off (same as --wandb_mode disabled)")
+    )
+
+    RUN_KEYS: typing.ClassVar[frozenset[str]] = frozenset(
+        {"device", "threads", "wandb_mode", "wandb_project", "no_wandb"}
+    )
+
+    def run_rules(self) -> dict[str, tuple[bool, str]]:
+        """{name: (ok, allowed)} for these fields, for `check_config`."""
+        return {"threads": (self.threads >= 0, ">= 0")}
+
+    @property
+    def wandb(self) -> str:
+        """The WandB mode in effect (`no_wandb` wins)."""
+        return "disabled" if self.no_wandb else self.wandb_mode
 
 
 def _field_type(cls, field: dataclasses.Field):

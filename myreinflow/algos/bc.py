@@ -19,79 +19,70 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume, save_checkpoint
-from myreinflow.config import check_config, to_dict
+from myreinflow.config import RunOptions, check_config, option, to_dict
 from myreinflow.data.chunks import ChunkedTransitions, episodes_of
 from myreinflow.data.normalize import Normalizer
 from myreinflow.envs import env_spec_json
 from myreinflow.errors import UserError
 from myreinflow.evaluation import evaluate, summarize
 from myreinflow.policy import ChunkPolicy, FlowOptions, build_model
-from myreinflow.tracking import WANDB_MODES, Tracker
+from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text, seed_everything, setup_runtime
 
 POLICIES = ("reflow", "meanflow", "mlp")
 
 
-def _opt(help_text: str, **kw):
-    return {"help": help_text, **kw}
-
-
 @dataclass
-class BCConfig(FlowOptions):
-    dataset: str = field(default="mujoco/pusher/expert-v0", metadata=_opt("Minari dataset id"))
+class BCConfig(FlowOptions, RunOptions):
+    dataset: str = field(default="mujoco/pusher/expert-v0", metadata=option("Minari dataset id"))
     source: str = field(
-        default="auto", metadata=_opt("where the dataset comes from", choices=("auto", "minari", "generate"))
+        default="auto",
+        metadata=option("where the dataset comes from", choices=("auto", "minari", "generate")),
     )
     flow: str = field(
         default="reflow",
-        metadata=_opt(
+        metadata=option(
             "policy: a flow or the MLP baseline (discrete action spaces always get a categorical policy)",
             choices=POLICIES,
         ),
     )
-    epochs: int = field(default=50, metadata=_opt("passes over the dataset"))
-    batch_size: int = field(default=256, metadata=_opt("minibatch size"))
-    lr: float = field(default=3e-4, metadata=_opt("Adam learning rate"))
+    epochs: int = field(default=50, metadata=option("passes over the dataset"))
+    batch_size: int = field(default=256, metadata=option("minibatch size"))
+    lr: float = field(default=3e-4, metadata=option("Adam learning rate"))
     lr_schedule: str = field(
-        default="cosine", metadata=_opt("learning rate over training", choices=("cosine", "constant"))
+        default="cosine", metadata=option("learning rate over training", choices=("cosine", "constant"))
     )
-    weight_decay: float = field(default=0.0, metadata=_opt("AdamW weight decay"))
-    max_grad_norm: float = field(default=10.0, metadata=_opt("gradient clipping (0 = off)"))
-    horizon_steps: int = field(default=4, metadata=_opt("actions per chunk"))
-    cond_steps: int = field(default=1, metadata=_opt("stacked observations the policy sees"))
+    weight_decay: float = field(default=0.0, metadata=option("AdamW weight decay"))
+    max_grad_norm: float = field(default=10.0, metadata=option("gradient clipping (0 = off)"))
+    horizon_steps: int = field(default=4, metadata=option("actions per chunk"))
+    cond_steps: int = field(default=1, metadata=option("stacked observations the policy sees"))
     inference_steps: int = field(
-        default=0, metadata=_opt("flow steps for evaluation during training (0 = ReFlow 4, MeanFlow 1)")
+        default=0, metadata=option("flow steps for evaluation during training (0 = ReFlow 4, MeanFlow 1)")
     )
     eval_freq: int = field(
-        default=5, metadata=_opt("evaluate and checkpoint every N epochs (0 = only at the end)")
+        default=5, metadata=option("evaluate and checkpoint every N epochs (0 = only at the end)")
     )
-    eval_episodes: int = field(default=10, metadata=_opt("episodes per evaluation during training"))
-    seed: int = field(default=42, metadata=_opt("random seed"))
-    device: str = field(default="auto", metadata=_opt("auto (CUDA if available), cpu, cuda"))
-    threads: int = field(default=0, metadata=_opt("torch CPU threads (0 = torch default)"))
+    eval_episodes: int = field(default=10, metadata=option("episodes per evaluation during training"))
+    seed: int = field(default=42, metadata=option("random seed"))
     out: str = field(
-        default="", metadata=_opt("output directory (default results/bc/<dataset>/<flow>/seed<seed>)")
+        default="", metadata=option("output directory (default results/bc/<dataset>/<flow>/seed<seed>)")
     )
-    wandb_mode: str = field(default="offline", metadata=_opt("Weights & Biases mode", choices=WANDB_MODES))
-    wandb_project: str = field(default="myreinflow", metadata=_opt("Weights & Biases project"))
-    no_wandb: bool = field(default=False, metadata=_opt("turn WandB off (same as --wandb_mode disabled)"))
 
     def __post_init__(self):
-        rules = {
-            "epochs": (self.epochs >= 0, ">= 0"),
-            "batch_size": (self.batch_size >= 1, ">= 1"),
-            "lr": (self.lr > 0, "> 0"),
-            "horizon_steps": (self.horizon_steps >= 1, ">= 1"),
-            "cond_steps": (self.cond_steps >= 1, ">= 1"),
-            "inference_steps": (self.inference_steps >= 0, ">= 0"),
-            "eval_freq": (self.eval_freq >= 0, ">= 0"),
-            "eval_episodes": (self.eval_episodes >= 1, ">= 1"),
-            "hidden": (len(self.hidden) >= 1 and min(self.hidden) >= 1, "one or more widths >= 1"),
-            "ratio_r_neq_t": (0 <= self.ratio_r_neq_t <= 1, "in [0, 1]"),
-            "full_interval_frac": (0 <= self.full_interval_frac <= 1, "in [0, 1]"),
-            "threads": (self.threads >= 0, ">= 0"),
-            "time_dim": (self.time_dim >= 2 and self.time_dim % 2 == 0, "an even number >= 2"),
-        }
+        rules = (
+            self.flow_rules()
+            | self.run_rules()
+            | {
+                "epochs": (self.epochs >= 0, ">= 0"),
+                "batch_size": (self.batch_size >= 1, ">= 1"),
+                "lr": (self.lr > 0, "> 0"),
+                "horizon_steps": (self.horizon_steps >= 1, ">= 1"),
+                "cond_steps": (self.cond_steps >= 1, ">= 1"),
+                "inference_steps": (self.inference_steps >= 0, ">= 0"),
+                "eval_freq": (self.eval_freq >= 0, ">= 0"),
+                "eval_episodes": (self.eval_episodes >= 1, ">= 1"),
+            }
+        )
         check_config(self, rules)
 
     def output_dir(self) -> Path:
@@ -99,16 +90,11 @@ class BCConfig(FlowOptions):
 
 
 # keys that may change between a run and its resumption without changing what is trained
-RESUMABLE_KEYS = {
+RESUMABLE_KEYS = RunOptions.RUN_KEYS | {
     "epochs",
     "eval_freq",
     "eval_episodes",
-    "device",
-    "threads",
     "out",
-    "wandb_mode",
-    "wandb_project",
-    "no_wandb",
     "source",
 }
 
@@ -224,11 +210,10 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
         print(f"resuming {ckpt_path} from epoch {start_epoch} (step {step})")
 
     atomic_write_text(out / "config.yaml", config_yaml(cfg))
-    wandb_mode = "disabled" if cfg.no_wandb else cfg.wandb_mode
     tracker = Tracker(
         out / "train.csv",
         to_dict(cfg),
-        wandb_mode,
+        cfg.wandb,
         cfg.wandb_project,
         run_name=f"bc-{cfg.flow}-{cfg.dataset}-s{cfg.seed}",
         resume_step=step if step else None,

@@ -39,94 +39,91 @@ from tqdm import tqdm
 
 from myreinflow.algos.bc import config_yaml, dataset_info, load_transitions, spaces_of
 from myreinflow.checkpoint import load_checkpoint, load_for_resume, save_checkpoint
-from myreinflow.config import check_config, to_dict
+from myreinflow.config import RunOptions, check_config, option, to_dict
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.evaluation import evaluate, normalized_score, summarize
 from myreinflow.flows import FLOWS
 from myreinflow.nets import EnsembleMLP
 from myreinflow.policy import ChunkPolicy, build_model
-from myreinflow.tracking import WANDB_MODES, Tracker
+from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text, seed_everything, setup_runtime
 
 
-def _opt(help_text: str, **kw):
-    return {"help": help_text, **kw}
-
-
 @dataclass
-class FQLConfig:
-    dataset: str = field(default="myreinflow/pusher/mixed-v0", metadata=_opt("Minari dataset id"))
+class FQLConfig(RunOptions):
+    dataset: str = field(default="myreinflow/pusher/mixed-v0", metadata=option("Minari dataset id"))
     source: str = field(
-        default="auto", metadata=_opt("where the dataset comes from", choices=("auto", "minari", "generate"))
+        default="auto",
+        metadata=option("where the dataset comes from", choices=("auto", "minari", "generate")),
     )
-    init: str = field(default="", metadata=_opt("BC checkpoint whose flow (and normaliser) FQL starts from"))
+    init: str = field(
+        default="", metadata=option("BC checkpoint whose flow (and normaliser) FQL starts from")
+    )
     flow: str = field(
         default="auto",
-        metadata=_opt(
+        metadata=option(
             "BC flow: auto = the --init checkpoint's (reflow without one)", choices=("auto", *FLOWS)
         ),
     )
     epochs: int = field(
-        default=20, metadata=_opt("offline passes; one pass = transitions / batch_size updates")
+        default=20, metadata=option("offline passes; one pass = transitions / batch_size updates")
     )
     online_steps: int = field(
-        default=0, metadata=_opt("env steps of online fine-tuning after the offline phase")
+        default=0, metadata=option("env steps of online fine-tuning after the offline phase")
     )
-    updates_per_step: int = field(default=1, metadata=_opt("online: updates per env step"))
-    batch_size: int = field(default=256, metadata=_opt("minibatch size"))
-    lr_flow: float = field(default=3e-4, metadata=_opt("Adam learning rate of the BC flow"))
-    lr_actor: float = field(default=3e-4, metadata=_opt("Adam learning rate of the one-step policy"))
-    lr_critic: float = field(default=3e-4, metadata=_opt("Adam learning rate of the critic"))
-    alpha: float = field(default=10.0, metadata=_opt("distillation weight α"))
-    discount: float = field(default=0.99, metadata=_opt("per-step discount γ (a chunk bootstraps with γ^h)"))
-    tau: float = field(default=0.005, metadata=_opt("Polyak rate of the target critic"))
+    updates_per_step: int = field(default=1, metadata=option("online: updates per env step"))
+    batch_size: int = field(default=256, metadata=option("minibatch size"))
+    lr_flow: float = field(default=3e-4, metadata=option("Adam learning rate of the BC flow"))
+    lr_actor: float = field(default=3e-4, metadata=option("Adam learning rate of the one-step policy"))
+    lr_critic: float = field(default=3e-4, metadata=option("Adam learning rate of the critic"))
+    alpha: float = field(default=10.0, metadata=option("distillation weight α"))
+    discount: float = field(
+        default=0.99, metadata=option("per-step discount γ (a chunk bootstraps with γ^h)")
+    )
+    tau: float = field(default=0.005, metadata=option("Polyak rate of the target critic"))
     q_agg: str = field(
-        default="mean", metadata=_opt("ensemble aggregate in the TD target", choices=("mean", "min"))
+        default="mean", metadata=option("ensemble aggregate in the TD target", choices=("mean", "min"))
     )
-    normalize_q_loss: bool = field(default=False, metadata=_opt("scale the Q term by 1/mean|Q|"))
+    normalize_q_loss: bool = field(default=False, metadata=option("scale the Q term by 1/mean|Q|"))
     flow_steps: int = field(
-        default=0, metadata=_opt("flow steps for the distillation target (0 = ReFlow 10, MeanFlow 1)")
+        default=0, metadata=option("flow steps for the distillation target (0 = ReFlow 10, MeanFlow 1)")
     )
     only_optimize_bc_flow: bool = field(
         default=False,
-        metadata=_opt("ablation: the actor loss is the BC flow loss alone (critic still trained)"),
+        metadata=option("ablation: the actor loss is the BC flow loss alone (critic still trained)"),
     )
-    horizon_steps: int = field(default=4, metadata=_opt("actions per chunk h (must match --init)"))
-    cond_steps: int = field(default=1, metadata=_opt("stacked observations (must match --init)"))
+    horizon_steps: int = field(default=4, metadata=option("actions per chunk h (must match --init)"))
+    cond_steps: int = field(default=1, metadata=option("stacked observations (must match --init)"))
     hidden: tuple[int, ...] = field(
         default=(256, 256, 256),
-        metadata=_opt("hidden widths of the one-step policy and critic (reference 4×512)"),
+        metadata=option("hidden widths of the one-step policy and critic (reference 4×512)"),
     )
     activation: str = field(
         default="gelu",
-        metadata=_opt("activation of one-step policy and critic", choices=("gelu", "silu", "relu")),
+        metadata=option("activation of one-step policy and critic", choices=("gelu", "silu", "relu")),
     )
-    num_critics: int = field(default=2, metadata=_opt("critic ensemble size"))
+    num_critics: int = field(default=2, metadata=option("critic ensemble size"))
     flow_hidden: tuple[int, ...] = field(
-        default=(256, 256, 256), metadata=_opt("hidden widths of a fresh BC flow (ignored with --init)")
+        default=(256, 256, 256), metadata=option("hidden widths of a fresh BC flow (ignored with --init)")
     )
     eval_freq: int = field(
-        default=5, metadata=_opt("offline: evaluate and checkpoint every N epochs (0 = at the end)")
+        default=5, metadata=option("offline: evaluate and checkpoint every N epochs (0 = at the end)")
     )
     online_eval_freq: int = field(
-        default=10_000, metadata=_opt("online: evaluate and checkpoint every N env steps")
+        default=10_000, metadata=option("online: evaluate and checkpoint every N env steps")
     )
-    eval_episodes: int = field(default=10, metadata=_opt("episodes per evaluation during training"))
-    seed: int = field(default=42, metadata=_opt("random seed"))
-    device: str = field(default="auto", metadata=_opt("auto (CUDA if available), cpu, cuda"))
-    threads: int = field(default=0, metadata=_opt("torch CPU threads (0 = torch default)"))
+    eval_episodes: int = field(default=10, metadata=option("episodes per evaluation during training"))
+    seed: int = field(default=42, metadata=option("random seed"))
     out: str = field(
-        default="", metadata=_opt("output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
+        default="", metadata=option("output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
     )
-    wandb_mode: str = field(default="offline", metadata=_opt("Weights & Biases mode", choices=WANDB_MODES))
-    wandb_project: str = field(default="myreinflow", metadata=_opt("Weights & Biases project"))
-    no_wandb: bool = field(default=False, metadata=_opt("turn WandB off (same as --wandb_mode disabled)"))
 
     def __post_init__(self):
         check_config(
             self,
-            {
+            self.run_rules()
+            | {
                 "epochs": (self.epochs >= 0, ">= 0"),
                 "online_steps": (self.online_steps >= 0, ">= 0"),
                 "updates_per_step": (self.updates_per_step >= 1, ">= 1"),
@@ -146,7 +143,6 @@ class FQLConfig:
                 "eval_freq": (self.eval_freq >= 0, ">= 0"),
                 "online_eval_freq": (self.online_eval_freq >= 1, ">= 1"),
                 "eval_episodes": (self.eval_episodes >= 1, ">= 1"),
-                "threads": (self.threads >= 0, ">= 0"),
             },
         )
 
@@ -155,18 +151,13 @@ class FQLConfig:
 
 
 # keys that may change between a run and its resumption without changing what is trained so far
-RESUMABLE_KEYS = {
+RESUMABLE_KEYS = RunOptions.RUN_KEYS | {
     "epochs",
     "online_steps",
     "eval_freq",
     "online_eval_freq",
     "eval_episodes",
-    "device",
-    "threads",
     "out",
-    "wandb_mode",
-    "wandb_project",
-    "no_wandb",
     "source",
 }
 
@@ -356,7 +347,7 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
     tracker = Tracker(
         out / "train.csv",
         to_dict(cfg),
-        "disabled" if cfg.no_wandb else cfg.wandb_mode,
+        cfg.wandb,
         cfg.wandb_project,
         run_name=f"fql-{flow_spec['kind']}-{cfg.dataset}-s{cfg.seed}",
         resume_step=step if step else None,

@@ -34,13 +34,13 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume, save_checkpoint
-from myreinflow.config import check_config, option, to_dict
+from myreinflow.config import RunOptions, check_config, option, to_dict
 from myreinflow.flows import FLOWS, FlowPolicy, ReFlow
 from myreinflow.nets import FlowNet
 from myreinflow.policy import FlowOptions
 from myreinflow.toy2d.distributions import DISTRIBUTIONS
 from myreinflow.toy2d.metrics import TargetMetrics, path_deviation
-from myreinflow.tracking import WANDB_MODES, Tracker
+from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_path, atomic_write_text, seed_everything, setup_runtime
 
 MODELS = ("reflow", "meanflow", "rectified")
@@ -50,7 +50,7 @@ COLUMNS = ["distribution", "flow", "inference_steps", "metric", "value", "seed"]
 
 
 @dataclass
-class Toy2DConfig(FlowOptions):
+class Toy2DConfig(FlowOptions, RunOptions):
     """The study's options; network and flow options (FlowOptions) with toy defaults where they differ."""
 
     distribution: str = field(
@@ -91,17 +91,13 @@ class Toy2DConfig(FlowOptions):
     log_every: int = field(default=100, metadata=option("steps per train.csv row"))
     ckpt_every: int = field(default=2000, metadata=option("steps between checkpoints (0 = only at the end)"))
     seed: int = field(default=0, metadata=option("random seed"))
-    device: str = field(default="auto", metadata=option("auto (CUDA if available), cpu, cuda"))
-    threads: int = field(default=0, metadata=option("torch CPU threads (0 = torch default)"))
     out: str = field(default="", metadata=option("output directory (default results/toy2d/<distribution>)"))
-    wandb_mode: str = field(default="offline", metadata=option("Weights & Biases mode", choices=WANDB_MODES))
-    wandb_project: str = field(default="myreinflow", metadata=option("Weights & Biases project"))
-    no_wandb: bool = field(default=False, metadata=option("turn WandB off (same as --wandb_mode disabled)"))
 
     def __post_init__(self):
         check_config(
             self,
             self.flow_rules()
+            | self.run_rules()
             | {
                 "flows": (len(self.flows) == len(set(self.flows)) >= 1, "one or more distinct models"),
                 "epochs": (self.epochs >= 1, ">= 1"),
@@ -119,7 +115,6 @@ class Toy2DConfig(FlowOptions):
                 "eval_samples": (self.eval_samples >= 100, ">= 100"),
                 "log_every": (self.log_every >= 1, ">= 1"),
                 "ckpt_every": (self.ckpt_every >= 0, ">= 0"),
-                "threads": (self.threads >= 0, ">= 0"),
             },
         )
 
@@ -141,8 +136,7 @@ TRAIN_KEYS = {
     "rectified": COMMON_KEYS + RECTIFIED_KEYS,
 }
 # keys that change neither training nor the numbers: a finished run with other values is still finished
-RUNTIME_KEYS = {"device", "threads", "out", "log_every", "ckpt_every"}
-RUNTIME_KEYS |= {"wandb_mode", "wandb_project", "no_wandb"}
+RUNTIME_KEYS = RunOptions.RUN_KEYS | {"out", "log_every", "ckpt_every"}
 
 
 # ---- models
@@ -221,7 +215,7 @@ def train_model(
     tracker = Tracker(
         out / model / "train.csv",
         to_dict(cfg),
-        "disabled" if cfg.no_wandb else cfg.wandb_mode,
+        cfg.wandb,
         cfg.wandb_project,
         run_name=f"toy2d-{cfg.distribution}-{model}-s{cfg.seed}",
         resume_step=step or None,
