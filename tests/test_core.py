@@ -15,7 +15,7 @@ from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.tracking import Tracker
-from myreinflow.utils import atomic_path
+from myreinflow.utils import atomic_path, setup_runtime
 
 
 def two_episodes():
@@ -143,3 +143,23 @@ def test_tracker_online_without_credentials_falls_back_to_offline(tmp_path, monk
     assert tracker.run is None or tracker.run.settings.mode in ("offline", "disabled")
     tracker.close()
     assert os.path.exists(tmp_path / "train.csv")
+
+
+def test_runtime_honours_the_cpu_allocation_and_says_what_it_got(monkeypatch, capsys):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("SLURM_CPUS_PER_TASK", "1")  # a Slurm job's allocation, for --threads 0
+        monkeypatch.setenv("SLURM_JOB_ID", "17")
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+        assert setup_runtime("cpu", 0) == torch.device("cpu") and torch.get_num_threads() == 1
+        line = capsys.readouterr().err
+        assert "device cpu, 1 torch threads, CUDA_VISIBLE_DEVICES=3, Slurm job 17" in line
+        monkeypatch.delenv("SLURM_CPUS_PER_TASK")
+        setup_runtime("cpu", 0)  # outside Slurm: the CPUs this process may run on
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+        setup_runtime("cpu", 2)  # an explicit count wins
+        assert torch.get_num_threads() == 2
+        with pytest.raises(UserError, match="'gpu'"):
+            setup_runtime("gpu", 1)
+    finally:
+        torch.set_num_threads(before)
