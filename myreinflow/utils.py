@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +60,7 @@ def set_threads(threads: int) -> None:
 
 
 def setup_runtime(device: str, threads: int) -> torch.device:
-    """Threads and device of a job, said in one stderr line so that its log shows what it ran on.
+    """Threads and device of a job, said in one stdout line so that its log shows what it ran on.
 
     CUDA_VISIBLE_DEVICES is used as given (a Slurm GPU job gets the GPUs it was allocated there)."""
     import torch
@@ -74,7 +73,7 @@ def setup_runtime(device: str, threads: int) -> torch.device:
     )
     if "SLURM_JOB_ID" in os.environ:
         line += f", Slurm job {os.environ['SLURM_JOB_ID']} on {os.environ.get('SLURMD_NODENAME', '?')}"
-    print(line, file=sys.stderr, flush=True)
+    print(line, flush=True)
     return resolved
 
 

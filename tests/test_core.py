@@ -152,7 +152,7 @@ def test_runtime_honours_the_cpu_allocation_and_says_what_it_got(monkeypatch, ca
         monkeypatch.setenv("SLURM_JOB_ID", "17")
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
         assert setup_runtime("cpu", 0) == torch.device("cpu") and torch.get_num_threads() == 1
-        line = capsys.readouterr().err
+        line = capsys.readouterr().out
         assert "device cpu, 1 torch threads, CUDA_VISIBLE_DEVICES=3, Slurm job 17" in line
         monkeypatch.delenv("SLURM_CPUS_PER_TASK")
         setup_runtime("cpu", 0)  # outside Slurm: the CPUs this process may run on
