@@ -6,6 +6,10 @@ in a ChunkedTransitions buffer on the device. Configurations: hidden 4×512 and 
 The reference JAX implementation reached ≈ 12 / 50 updates/s (4×512 / 3×256, h = 1) and ≈ 11 / 47
 (h = 4) on this 2-core CPU with both cores free; run this alone for numbers comparable to those.
 
+Beside updates/s it prints a roofline: the FLOPs of one update (torch's FlopCounterMode), the GFLOP/s that
+gives, this machine's GEMM throughput at the network's layer size (the ceiling for an update made of
+matmuls) and the GFLOP/s the reference's updates/s would need.
+
     python benchmarks/fql_update.py [--threads 2] [--updates 100] [--compile]
 """
 
@@ -19,6 +23,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from myreinflow.algos.bc import BCConfig, policy_spec
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
@@ -42,7 +47,19 @@ def synthetic_episodes(n: int = 100, length: int = 100, seed: int = 0) -> list[d
     ]
 
 
-def measure(hidden: tuple[int, ...], horizon: int, args) -> float:
+def gemm_gflops(batch: int, width: int, repeats: int = 200) -> float:
+    """GFLOP/s of one (batch × width) @ (width × width) + bias: the bulk of an update's work."""
+    x, w, b = torch.randn(batch, width), torch.randn(width, width), torch.randn(width)
+    for _ in range(20):
+        torch.nn.functional.linear(x, w, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.nn.functional.linear(x, w, b)
+    return 2 * batch * width * width * repeats / (time.perf_counter() - start) / 1e9
+
+
+def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
+    """(updates per second, FLOPs per update)."""
     torch.manual_seed(0)
     cfg = FQLConfig(hidden=hidden, horizon_steps=horizon, flow="reflow", batch_size=args.batch)
     spec = policy_spec(
@@ -59,6 +76,8 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> float:
     normalizer = Normalizer.fit(obs, space, np.concatenate([ep["actions"] for ep in episodes]))
     data = ChunkedTransitions(episodes, horizon, 1, normalizer, "cpu", discount=cfg.discount)
     generator = torch.Generator().manual_seed(0)
+    with FlopCounterMode(display=False) as counter:
+        update(agent, optimizer, data.sample(args.batch, generator))
     step = torch.compile(update) if args.compile else update
     for _ in range(args.warmup):
         step(agent, optimizer, data.sample(args.batch, generator))
@@ -66,7 +85,7 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> float:
     for _ in range(args.updates):
         metrics = step(agent, optimizer, data.sample(args.batch, generator))
     metrics["train/critic_loss"].item()  # wait for the last update
-    return args.updates / (time.perf_counter() - start)
+    return args.updates / (time.perf_counter() - start), counter.get_total_flops()
 
 
 def main() -> None:
@@ -82,9 +101,20 @@ def main() -> None:
     results = []
     for (name, horizon), ref in reference.items():
         hidden = (512,) * 4 if name == "4x512" else (256,) * 3
-        ups = measure(hidden, horizon, args)
+        ups, flops = measure(hidden, horizon, args)
+        gemm = gemm_gflops(args.batch, hidden[0])
         results.append(
-            {"hidden": name, "horizon_steps": horizon, "updates_per_s": round(ups, 2), "jax_reference": ref}
+            {
+                "hidden": name,
+                "horizon_steps": horizon,
+                "updates_per_s": round(ups, 2),
+                "jax_reference": ref,
+                "gflop_per_update": round(flops / 1e9, 2),
+                "gflops": round(ups * flops / 1e9, 1),
+                "gemm_gflops": round(gemm, 1),
+                "matmul_bound_updates_per_s": round(gemm * 1e9 / flops, 2),
+                "jax_reference_needs_gflops": round(ref * flops / 1e9, 1),
+            }
         )
     print(
         json.dumps(
