@@ -50,6 +50,7 @@ start() {
 
   local ncpu
   ncpu=$(nproc)
+  trap 'echo "starting failed; stopping what was started" >&2; stop >&2' ERR
   mkdir -p "$BASE"/{etc,spool/ctld,spool/d,log,run,munge}
   chmod 755 "$BASE"
 
