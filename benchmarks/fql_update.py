@@ -10,7 +10,7 @@ Beside updates/s it prints a roofline: the FLOPs of one update (torch's FlopCoun
 gives, this machine's GEMM throughput at the network's layer size (the ceiling for an update made of
 matmuls) and the GFLOP/s the reference's updates/s would need.
 
-    python benchmarks/fql_update.py [--threads 2] [--updates 100] [--compile]
+    python benchmarks/fql_update.py [--threads 2] [--updates 100] [--compile] [--device cuda]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.policy import build_model
+from myreinflow.utils import resolve_device
 
 OBS_DIM, ACT_DIM = 23, 7
 
@@ -47,15 +48,22 @@ def synthetic_episodes(n: int = 100, length: int = 100, seed: int = 0) -> list[d
     ]
 
 
-def gemm_gflops(batch: int, width: int, repeats: int = 200) -> float:
+def gemm_gflops(batch: int, width: int, device: torch.device, repeats: int = 200) -> float:
     """GFLOP/s of one (batch × width) @ (width × width) + bias: the bulk of an update's work."""
-    x, w, b = torch.randn(batch, width), torch.randn(width, width), torch.randn(width)
+    x, w, b = (torch.randn(*shape, device=device) for shape in ((batch, width), (width, width), (width,)))
     for _ in range(20):
         torch.nn.functional.linear(x, w, b)
+    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         torch.nn.functional.linear(x, w, b)
+    sync(device)
     return 2 * batch * width * width * repeats / (time.perf_counter() - start) / 1e9
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
@@ -68,23 +76,23 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
         ACT_DIM,
         None,
     )
-    agent = FQLAgent(cfg, spec, build_model(spec, "cpu"), "cpu")
+    agent = FQLAgent(cfg, spec, build_model(spec, args.device), args.device)
     optimizer = make_optimizer(agent, cfg)
     episodes = synthetic_episodes()
     space = gym.spaces.Box(-1, 1, (ACT_DIM,), np.float32)
     obs = np.concatenate([ep["observations"] for ep in episodes])
     normalizer = Normalizer.fit(obs, space, np.concatenate([ep["actions"] for ep in episodes]))
-    data = ChunkedTransitions(episodes, horizon, 1, normalizer, "cpu", discount=cfg.discount)
-    generator = torch.Generator().manual_seed(0)
+    data = ChunkedTransitions(episodes, horizon, 1, normalizer, args.device, discount=cfg.discount)
+    generator = torch.Generator(device=args.device).manual_seed(0)
     with FlopCounterMode(display=False) as counter:
         update(agent, optimizer, data.sample(args.batch, generator))
-    step = torch.compile(update) if args.compile else update
+    step = torch.compile(update, mode=args.compile_mode) if args.compile else update
     for _ in range(args.warmup):
         step(agent, optimizer, data.sample(args.batch, generator))
     start = time.perf_counter()
     for _ in range(args.updates):
-        metrics = step(agent, optimizer, data.sample(args.batch, generator))
-    metrics["train/critic_loss"].item()  # wait for the last update
+        step(agent, optimizer, data.sample(args.batch, generator))
+    sync(args.device)  # wait for the last update
     return args.updates / (time.perf_counter() - start), counter.get_total_flops()
 
 
@@ -95,14 +103,22 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=100, help="timed updates per configuration")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--compile", action="store_true", help="torch.compile the update")
+    p.add_argument(
+        "--compile_mode",
+        default="default",
+        choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+        help="torch.compile mode (reduce-overhead: CUDA graphs on a GPU)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (the reference's setting), cuda, auto")
     args = p.parse_args()
+    args.device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     reference = {("4x512", 1): 12, ("3x256", 1): 50, ("4x512", 4): 11, ("3x256", 4): 47}
     results = []
     for (name, horizon), ref in reference.items():
         hidden = (512,) * 4 if name == "4x512" else (256,) * 3
         ups, flops = measure(hidden, horizon, args)
-        gemm = gemm_gflops(args.batch, hidden[0])
+        gemm = gemm_gflops(args.batch, hidden[0], args.device)
         results.append(
             {
                 "hidden": name,
@@ -123,7 +139,9 @@ def main() -> None:
                 "torch": torch.__version__,
                 "threads": args.threads,
                 "batch": args.batch,
-                "compile": args.compile,
+                "compile": args.compile and args.compile_mode,
+                "device": str(args.device),
+                "gpu": torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else None,
                 "machine": platform.machine(),
                 "results": results,
             },

@@ -336,7 +336,7 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
         generator.set_state(ckpt["rng"]["generator"].cpu())
         torch.set_rng_state(ckpt["rng"]["torch"].cpu())
         step, epoch, env_steps = ckpt["step"], ckpt["epoch"], ckpt["env_steps"]
-        online_episodes = [{k: v.numpy() for k, v in ep.items()} for ep in ckpt["online_episodes"]]
+        online_episodes = [{k: v.cpu().numpy() for k, v in ep.items()} for ep in ckpt["online_episodes"]]
         data.extend(online_episodes)
         if epoch >= cfg.epochs and env_steps >= cfg.online_steps:
             print(f"{ckpt_path} is complete ({epoch} epochs, {env_steps} online steps); nothing to do")
