@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -11,9 +11,13 @@ from torch import nn
 from myreinflow.config import option
 from myreinflow.data.normalize import Normalizer
 from myreinflow.flows import FLOWS
+from myreinflow.flows.base import PREDICTIONS
+from myreinflow.flows.meanflow import PAPER_RECIPE
 from myreinflow.nets import ChunkPolicyNet, FlowNet, OneStepPolicyNet
 
 POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical", "onestep")
+# the FlowOptions fields that --meanflow_recipe paper sets
+RECIPE_FIELDS = ("meanflow_tr_sampler", "ratio_r_neq_t", "adaptive_p")
 
 
 @dataclass
@@ -26,19 +30,34 @@ class FlowOptions:
     )
     time_dim: int = field(default=32, metadata=option("size of each sinusoidal time embedding"))
     max_freq: float = field(default=30.0, metadata=option("highest angular frequency of the time embedding"))
+    flow_prediction: str = field(
+        default="data",
+        metadata=option(
+            "what the flow network outputs: the clean chunk g (u = (z - g)/t) or the velocity u",
+            choices=PREDICTIONS,
+        ),
+    )
     reflow_time_sampler: str = field(
         default="uniform",
         metadata=option("ReFlow training times", choices=("uniform", "logit_normal", "beta")),
     )
+    meanflow_recipe: str = field(
+        default="custom",
+        metadata=option(
+            "MeanFlow (t, r) recipe: the three options below (custom), or the paper's logit-normal pairs, "
+            "a quarter of them r != t and p = 1 (paper; leave the three at their defaults)",
+            choices=("custom", "paper"),
+        ),
+    )
     meanflow_tr_sampler: str = field(
-        default="logit_normal",
+        default="uniform",
         metadata=option("MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")),
     )
-    ratio_r_neq_t: float = field(default=0.25, metadata=option("MeanFlow: fraction of pairs with r != t"))
+    ratio_r_neq_t: float = field(default=0.5, metadata=option("MeanFlow: fraction of pairs with r != t"))
     full_interval_frac: float = field(
         default=0.1, metadata=option("MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)")
     )
-    adaptive_p: float = field(default=1.0, metadata=option("MeanFlow adaptive loss weight power p"))
+    adaptive_p: float = field(default=0.5, metadata=option("MeanFlow adaptive loss weight power p"))
     adaptive_c: float = field(default=1e-3, metadata=option("MeanFlow adaptive loss weight constant c"))
 
     def flow_rules(self) -> dict[str, tuple[bool, str]]:
@@ -49,19 +68,30 @@ class FlowOptions:
             "ratio_r_neq_t": (0 <= self.ratio_r_neq_t <= 1, "in [0, 1]"),
             "full_interval_frac": (0 <= self.full_interval_frac <= 1, "in [0, 1]"),
             "adaptive_c": (self.adaptive_c > 0, "> 0"),
+            "meanflow_recipe": (
+                self.meanflow_recipe == "custom" or not self._recipe_fields_changed(),
+                "'custom' when meanflow_tr_sampler, ratio_r_neq_t or adaptive_p is set ('paper' sets them)",
+            ),
         }
+
+    def _recipe_fields_changed(self) -> bool:
+        defaults = {f.name: f.default for f in fields(self)}
+        return any(getattr(self, k) != defaults[k] for k in RECIPE_FIELDS)
 
     def flow_kwargs(self, kind: str) -> dict:
         """Constructor options of flow `kind` (reflow, meanflow; none for other kinds)."""
+        meanflow = {
+            "tr_sampler": self.meanflow_tr_sampler,
+            "ratio_r_neq_t": self.ratio_r_neq_t,
+            "full_interval_frac": self.full_interval_frac,
+            "adaptive_p": self.adaptive_p,
+            "adaptive_c": self.adaptive_c,
+        }
+        if self.meanflow_recipe == "paper":
+            meanflow |= PAPER_RECIPE
         return {
-            "reflow": {"time_sampler": self.reflow_time_sampler},
-            "meanflow": {
-                "tr_sampler": self.meanflow_tr_sampler,
-                "ratio_r_neq_t": self.ratio_r_neq_t,
-                "full_interval_frac": self.full_interval_frac,
-                "adaptive_p": self.adaptive_p,
-                "adaptive_c": self.adaptive_c,
-            },
+            "reflow": {"time_sampler": self.reflow_time_sampler, "prediction": self.flow_prediction},
+            "meanflow": {**meanflow, "prediction": self.flow_prediction},
         }.get(kind, {})
 
 
@@ -72,7 +102,9 @@ def build_model(spec: dict, device) -> nn.Module:
     hidden, activation = tuple(spec["hidden"]), spec.get("activation", "silu")
     if kind in FLOWS:
         net = FlowNet(h * a, cond_dim, hidden, spec["time_dim"], spec["max_freq"], activation)
-        return FLOWS[kind](net, device, h, a, **spec.get("flow_kwargs", {}))
+        # checkpoints written before the prediction option hold velocity-predicting flows
+        kwargs = {"prediction": "velocity", **spec.get("flow_kwargs", {})}
+        return FLOWS[kind](net, device, h, a, **kwargs)
     if kind == "onestep":
         return OneStepPolicyNet(cond_dim, h, a, hidden, activation).to(device)
     if kind in ("mlp", "categorical"):

@@ -32,6 +32,17 @@ class GaussianAverageVelocity(nn.Module):
         return torch.where(same, v, u)
 
 
+class CleanChunkOf(nn.Module):
+    """A data-predicting network from a velocity one: g(z, r, t) = z − t·u(z, r, t)."""
+
+    def __init__(self, velocity: nn.Module):
+        super().__init__()
+        self.velocity = velocity
+
+    def forward(self, z, r, t, obs):
+        return z - t[:, None] * self.velocity(z, r, t, obs)
+
+
 def test_jvp_matches_finite_differences():
     torch.manual_seed(0)
     net = FlowNet(6, 3, (64, 64)).double()
@@ -60,10 +71,32 @@ def test_flownet_handwritten_jvp_matches_torch_func(activation):
     assert u.requires_grad and not du.requires_grad
 
 
-def test_meanflow_identity_holds_for_the_exact_average_velocity():
-    """With u = u* and the marginal velocity v̄, the MeanFlow target equals u* (loss ≈ 0)."""
+def test_data_prediction_total_derivative_matches_jvp_and_finite_differences():
+    """du/dt = (v − ġ − u)/t for u = (z − g)/t, against torch.func.jvp of u and central differences."""
+    torch.manual_seed(0)
+    net = FlowNet(6, 3, (64, 64)).double()
+    flow = MeanFlow(net, "cpu", 1, 6, prediction="data")
+    z, obs, v = torch.randn(5, 6).double(), torch.randn(5, 3).double(), torch.randn(5, 6).double()
+    t = 0.2 + 0.8 * torch.rand(5).double()
+    r = t * torch.rand(5).double()
+    u_of = lambda z_, r_, t_: flow.average_velocity(z_, r_, t_, obs)  # noqa: E731
+    _, ref = torch.func.jvp(u_of, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
+    out, d_out = flow.network_and_jvp(z, r, t, obs, v)
+    u, dudt = flow.total_derivative(out, d_out, z, t, v)
+    torch.testing.assert_close(u, u_of(z, r, t))
+    torch.testing.assert_close(dudt, ref)
+    h = 1e-5
+    fd = (u_of(z + h * v, r, t + h) - u_of(z - h * v, r, t - h)) / (2 * h)
+    torch.testing.assert_close(dudt, fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("prediction", ["velocity", "data"])
+def test_meanflow_identity_holds_for_the_exact_average_velocity(prediction):
+    """With u = u* and the marginal velocity v̄, the MeanFlow target equals u* (loss ≈ 0), whether the
+    network outputs u* or the clean chunk z − t·u*."""
     exact = GaussianAverageVelocity().double()
-    flow = MeanFlow(exact, "cpu", 1, 1, ratio_r_neq_t=1.0, tr_sampler="uniform")
+    net = exact if prediction == "velocity" else CleanChunkOf(exact)
+    flow = MeanFlow(net, "cpu", 1, 1, ratio_r_neq_t=1.0, tr_sampler="uniform", prediction=prediction)
     n = 512
     t, r = flow.sample_tr(n, "cpu")
     t, r = t.double(), r.double()
@@ -76,18 +109,34 @@ def test_meanflow_identity_holds_for_the_exact_average_velocity():
     assert mse_wrong.item() > 1e-3
 
 
+@pytest.mark.parametrize("prediction", ["velocity", "data"])
 @pytest.mark.parametrize("steps", [1, 3, 10])
-def test_sampler_with_exact_velocity_reaches_the_gaussian(steps):
+def test_sampler_with_exact_velocity_reaches_the_gaussian(steps, prediction):
     exact = GaussianAverageVelocity()
-    flow = MeanFlow(exact, "cpu", 1, 1)
+    net = exact if prediction == "velocity" else CleanChunkOf(exact)
+    flow = MeanFlow(net, "cpu", 1, 1, prediction=prediction)
     x = flow.sample(
         torch.zeros(200_000, 0), steps, clip=None, generator=torch.Generator().manual_seed(0)
     ).flatten()
     assert abs(x.mean().item() - M) < 0.01 and abs(x.std().item() - S) < 0.01
 
 
+def test_reflow_data_loss_is_the_clean_chunk_mse():
+    """Known answer: for a data-predicting network g, the loss is ‖g − x‖² = t²·‖u − v‖²."""
+    torch.manual_seed(0)
+    net = FlowNet(6, 3, (32,))
+    flow = ReFlow(net, "cpu", 2, 3, prediction="data")
+    x, obs = torch.randn(64, 2, 3), torch.randn(64, 3)
+    (zt, t), v = flow.generate_target(x)
+    g = net(zt, t, t, obs)
+    loss = flow.loss(zt, t, obs, v)
+    torch.testing.assert_close(loss, (g - x.reshape(64, 6)).pow(2).mean())
+    u = flow.average_velocity(zt, t, t, obs)
+    torch.testing.assert_close(loss, (t[:, None] ** 2 * (u - v).pow(2)).mean())
+
+
 def test_reflow_euler_converges_with_steps():
-    flow = ReFlow(GaussianAverageVelocity(), "cpu", 1, 1)
+    flow = ReFlow(GaussianAverageVelocity(), "cpu", 1, 1, prediction="velocity")
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     err = [
         abs(flow.sample(torch.zeros(100_000, 0), k, clip=None, generator=gen()).std().item() - S)
@@ -100,6 +149,7 @@ def test_reflow_euler_converges_with_steps():
 
 def test_sample_shapes_clip_and_path():
     flow = ReFlow(FlowNet(2 * 3, 5, (16,)), "cpu", horizon_steps=2, action_dim=3)
+    assert flow.prediction == "data"  # the library default
     x, path = flow.sample({"state": torch.randn(7, 1, 5)}, 4, return_path=True)
     assert x.shape == (7, 2, 3) and path.shape == (5, 7, 6)
     assert x.abs().max() <= 1.0

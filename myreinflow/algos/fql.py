@@ -44,6 +44,7 @@ from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.evaluation import evaluate, normalized_score, summarize
 from myreinflow.flows import FLOWS
+from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import EnsembleMLP
 from myreinflow.policy import ChunkPolicy, build_model
 from myreinflow.tracking import Tracker
@@ -64,6 +65,13 @@ class FQLConfig(RunOptions):
         default="auto",
         metadata=option(
             "BC flow: auto = the --init checkpoint's (reflow without one)", choices=("auto", *FLOWS)
+        ),
+    )
+    flow_prediction: str = field(
+        default="auto",
+        metadata=option(
+            "what the BC flow's network outputs: auto = the --init checkpoint's (data without one)",
+            choices=("auto", *PREDICTIONS),
         ),
     )
     epochs: int = field(
@@ -274,8 +282,13 @@ def _init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
         from myreinflow.algos.bc import BCConfig, policy_spec
 
         flow = "reflow" if cfg.flow == "auto" else cfg.flow
+        prediction = "data" if cfg.flow_prediction == "auto" else cfg.flow_prediction
         bc = BCConfig(
-            flow=flow, horizon_steps=cfg.horizon_steps, cond_steps=cfg.cond_steps, hidden=cfg.flow_hidden
+            flow=flow,
+            horizon_steps=cfg.horizon_steps,
+            cond_steps=cfg.cond_steps,
+            hidden=cfg.flow_hidden,
+            flow_prediction=prediction,
         )
         spec = policy_spec(bc, obs_dim, act_dim, None)
         return spec, build_model(spec, device), None
@@ -287,13 +300,15 @@ def _init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
         )
     checks = {
         "flow": (cfg.flow, spec["kind"]),
+        # checkpoints written before the prediction option hold velocity-predicting flows
+        "flow_prediction": (cfg.flow_prediction, spec.get("flow_kwargs", {}).get("prediction", "velocity")),
         "horizon_steps": (cfg.horizon_steps, spec["horizon_steps"]),
         "cond_steps": (cfg.cond_steps, spec["cond_steps"]),
         "obs_dim": (obs_dim, spec["obs_dim"]),
         "act_dim": (act_dim, spec["act_dim"]),
     }
     for key, (ours, theirs) in checks.items():
-        if ours != theirs and not (key == "flow" and ours == "auto"):
+        if ours != theirs and ours != "auto":
             raise UserError(
                 f"{key} = {ours!r} does not match the --init checkpoint's {theirs!r} ({cfg.init})"
             )

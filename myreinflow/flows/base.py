@@ -3,6 +3,14 @@
 Convention (both flows): data x at t = 0, noise ε at t = 1, z_t = (1 − t)·x + t·ε, instantaneous velocity
 v = dz_t/dt = ε − x. The network predicts the *average* velocity u(z_t, r, t | obs) over [r, t], so that
 z_r = z_t − (t − r)·u(z_t, r, t). ReFlow is the case r = t (u is the instantaneous velocity).
+
+What the network outputs (`prediction`):
+
+- `velocity`: u itself.
+- `data`: the clean chunk g(z_t, r, t | obs), with u = (z_t − g)/t. Then z_r = (r/t)·z_t + (1 − r/t)·g,
+  so one step from t = 1 to r = 0 returns g. Training losses are MSEs on the clean chunk (per flow).
+  Guard: t is clamped to ≥ `T_MIN` in the division. The sampler never evaluates t = 0 (its last step
+  starts at t = 1/K), so the guard only matters for callers who query u at t ≈ 0.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ def as_condition(cond: torch.Tensor | dict) -> torch.Tensor:
     return cond.reshape(cond.shape[0], -1)
 
 
+PREDICTIONS = ("velocity", "data")
+T_MIN = 1e-4  # smallest t that u = (z − g)/t divides by
+
+
 def logit_normal(n: int, mean: float, std: float, device, generator=None) -> torch.Tensor:
     return torch.sigmoid(mean + std * torch.randn(n, device=device, generator=generator))
 
@@ -25,9 +37,18 @@ def logit_normal(n: int, mean: float, std: float, device, generator=None) -> tor
 class FlowPolicy(nn.Module):
     """Generative model over action chunks (B, horizon_steps, action_dim), conditioned on observations."""
 
-    def __init__(self, network: nn.Module, device: str | torch.device, horizon_steps: int, action_dim: int):
+    def __init__(
+        self,
+        network: nn.Module,
+        device: str | torch.device,
+        horizon_steps: int,
+        action_dim: int,
+        prediction: str = "data",
+    ):
         super().__init__()
-        self.network = network
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"flow prediction {prediction!r} is not one of {PREDICTIONS}")
+        self.network, self.prediction = network, prediction
         self.device = torch.device(device)
         self.horizon_steps, self.action_dim = horizon_steps, action_dim
         self.to(self.device)
@@ -36,9 +57,15 @@ class FlowPolicy(nn.Module):
     def flat_dim(self) -> int:
         return self.horizon_steps * self.action_dim
 
+    def velocity_of(self, out: torch.Tensor, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """u from the network's output: the output itself, or (z − g)/t for data prediction."""
+        if self.prediction == "velocity":
+            return out
+        return (z - out) / t.clamp_min(T_MIN)[:, None]
+
     def average_velocity(self, z, r, t, obs) -> torch.Tensor:
         """u(z, r, t | obs) used by the sampler; flows that only know v override this."""
-        return self.network(z, r, t, obs)
+        return self.velocity_of(self.network(z, r, t, obs), z, t)
 
     def interpolate(self, x: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (1 - t)[:, None] * x + t[:, None] * noise

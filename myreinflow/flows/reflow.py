@@ -13,8 +13,10 @@ TIME_SAMPLERS = ("uniform", "logit_normal", "beta")
 class ReFlow(FlowPolicy):
     """Rectified flow over action chunks; the network is queried at r = t (instantaneous velocity).
 
-    Loss: ‖u(z_t, t, t | obs) − (ε − x)‖² with t from `time_sampler` (uniform by default; logit-normal
-    (mean, std) or Beta(a, b) on t as options).
+    Loss, with t from `time_sampler` (uniform by default; logit-normal (mean, std) or Beta(a, b) as
+    options): `velocity` prediction ‖u(z_t, t, t | obs) − (ε − x)‖²; `data` prediction
+    ‖g(z_t, t, t | obs) − x‖², the clean-chunk MSE (the velocity loss weighted by t², since
+    u − v = (x − g)/t).
     """
 
     def __init__(
@@ -28,8 +30,9 @@ class ReFlow(FlowPolicy):
         logit_std: float = 1.0,
         beta_a: float = 1.5,
         beta_b: float = 1.0,
+        prediction: str = "data",
     ):
-        super().__init__(network, device, horizon_steps, action_dim)
+        super().__init__(network, device, horizon_steps, action_dim, prediction)
         if time_sampler not in TIME_SAMPLERS:
             raise ValueError(f"ReFlow time_sampler {time_sampler!r} is not one of {TIME_SAMPLERS}")
         self.time_sampler = time_sampler
@@ -45,7 +48,7 @@ class ReFlow(FlowPolicy):
 
     def average_velocity(self, z, r, t, obs):
         # ReFlow only learns the instantaneous velocity: an Euler step uses v(z_t, t) for the whole interval.
-        return self.network(z, t, t, obs)
+        return self.velocity_of(self.network(z, t, t, obs), z, t)
 
     def generate_target(self, x1: torch.Tensor):
         """Training pair for data chunks `x1` (B, H, A): returns ((z_t, t), v) with v = ε − x1."""
@@ -55,9 +58,10 @@ class ReFlow(FlowPolicy):
         return (self.interpolate(x, noise, t), t), noise - x
 
     def loss(self, xt: torch.Tensor, t: torch.Tensor, obs, v: torch.Tensor) -> torch.Tensor:
-        """Flow-matching MSE between the predicted and the true instantaneous velocity."""
-        u = self.network(xt, t, t, as_condition(obs))
-        return F.mse_loss(u, v)
+        """Flow-matching MSE: on the velocity v, or on the clean chunk x = z_t − t·v (data prediction)."""
+        out = self.network(xt, t, t, as_condition(obs))
+        target = v if self.prediction == "velocity" else xt - t[:, None] * v
+        return F.mse_loss(out, target)
 
     def compute_loss(self, x, obs):
         (xt, t), v = self.generate_target(x)

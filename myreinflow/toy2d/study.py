@@ -127,8 +127,9 @@ class Toy2DConfig(FlowOptions, RunOptions):
 
 # what a model's checkpoint depends on: a checkpoint trained with other values is refused
 COMMON_KEYS = ("distribution", "epochs", "batch_size", "lr", "lr_schedule", "ema_decay", "max_grad_norm")
-COMMON_KEYS += ("hidden", "activation", "time_dim", "max_freq", "seed")
-MEANFLOW_KEYS = ("meanflow_tr_sampler", "ratio_r_neq_t", "full_interval_frac", "adaptive_p", "adaptive_c")
+COMMON_KEYS += ("hidden", "activation", "time_dim", "max_freq", "flow_prediction", "seed")
+MEANFLOW_KEYS = ("meanflow_recipe", "meanflow_tr_sampler", "ratio_r_neq_t", "full_interval_frac")
+MEANFLOW_KEYS += ("adaptive_p", "adaptive_c")
 RECTIFIED_KEYS = ("reflow_time_sampler", "rectified_couplings", "rectified_steps", "rectified_epochs")
 TRAIN_KEYS = {
     "reflow": COMMON_KEYS + ("reflow_time_sampler",),
