@@ -4,11 +4,12 @@ Convention (both flows): data x at t = 0, noise ε at t = 1, z_t = (1 − t)·x 
 v = dz_t/dt = ε − x. The network predicts the *average* velocity u(z_t, r, t | obs) over [r, t], so that
 z_r = z_t − (t − r)·u(z_t, r, t). ReFlow is the case r = t (u is the instantaneous velocity).
 
-What the network outputs (`prediction`):
+What the network outputs (`prediction`); every loss is an MSE on that output, against the output that
+would give the target velocity (`output_for`), so the parameterisation also sets the loss weighting:
 
-- `velocity`: u itself.
+- `velocity`: u itself (loss on u).
 - `data`: the clean chunk g(z_t, r, t | obs), with u = (z_t − g)/t. Then z_r = (r/t)·z_t + (1 − r/t)·g,
-  so one step from t = 1 to r = 0 returns g. Training losses are MSEs on the clean chunk (per flow).
+  so one step from t = 1 to r = 0 returns g; the loss is the MSE on the clean chunk (t²·‖u − u*‖²).
   Guard: t is clamped to ≥ `T_MIN` in the division. The sampler never evaluates t = 0 (its last step
   starts at t = 1/K), so the guard only matters for callers who query u at t ≈ 0.
 """
@@ -62,6 +63,19 @@ class FlowPolicy(nn.Module):
         if self.prediction == "velocity":
             return out
         return (z - out) / t.clamp_min(T_MIN)[:, None]
+
+    def output_for(self, u: torch.Tensor, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """The network output that gives velocity u at (z, t): the inverse of `velocity_of`."""
+        if self.prediction == "velocity":
+            return u
+        return z - t[:, None] * u
+
+    def total_derivative(self, out, d_out, z, t, dz) -> tuple[torch.Tensor, torch.Tensor]:
+        """(u, du/dt along the tangent (dz, 0, 1)) from the network output and its JVP d_out."""
+        u = self.velocity_of(out, z, t)
+        if self.prediction == "velocity":
+            return u, d_out
+        return u, (dz - d_out - u) / t.clamp_min(T_MIN)[:, None]  # u = (z − g)/t
 
     def average_velocity(self, z, r, t, obs) -> torch.Tensor:
         """u(z, r, t | obs) used by the sampler; flows that only know v override this."""

@@ -8,10 +8,11 @@ stop-gradient; the loss per sample is the squared error summed over dimensions, 
 adaptive weight 1/(err + c)^p (detached). With p = 1 the weighted loss sits near 1 whatever the error,
 so `train/flow_mse` (unweighted, per dimension) is logged too.
 
-Data prediction (`prediction="data"`, the network outputs the clean chunk g and u = (z − g)/t): the JVP
-of the network gives ġ, and the chain rule gives the total derivative du/dt = (v − ġ − u)/t (checked
-against `torch.func.jvp` of u and finite differences in the tests). The target u_tgt is the same
-identity; the error is measured on the clean chunk, ‖g − g_tgt‖² with g_tgt = z − t·u_tgt
+Other network outputs (`prediction`, see `flows/base.py`): the JVP of the network gives the output's
+derivative and the chain rule gives du/dt (`FlowPolicy.total_derivative`): for data prediction, where
+the network outputs the clean chunk g and u = (z − g)/t, du/dt = (v − ġ − u)/t (checked against
+`torch.func.jvp` of u and finite differences in the tests). The target u_tgt is the same identity;
+the error is measured on the network's output: for data prediction ‖g − g_tgt‖² with g_tgt = z − t·u_tgt
 = z − t·v + (t − r)·(v − ġ − u), which is t²·‖u − u_tgt‖² (bounded as t → 0, since r ≤ t). At r = t
 it is the clean-chunk MSE of data-prediction flow matching, ‖g − x‖².
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
-from myreinflow.flows.base import T_MIN, FlowPolicy, as_condition, logit_normal
+from myreinflow.flows.base import FlowPolicy, as_condition, logit_normal
 
 TR_SAMPLERS = ("logit_normal", "uniform", "full")
 PAPER_RECIPE = {"tr_sampler": "logit_normal", "ratio_r_neq_t": 0.25, "adaptive_p": 1.0}
@@ -93,13 +94,6 @@ class MeanFlow(FlowPolicy):
         out, d_out = jvp(lambda z, r_, t_: self.network(z, r_, t_, obs), (zt, r, t), tangents)
         return out, d_out.detach()
 
-    def total_derivative(self, out, d_out, zt, t, v) -> tuple[torch.Tensor, torch.Tensor]:
-        """(u, du/dt) from the network output and its JVP: du/dt = (v − ġ − u)/t for data prediction."""
-        u = self.velocity_of(out, zt, t)
-        if self.prediction == "velocity":
-            return u, d_out
-        return u, (v - d_out - u.detach()) / t.clamp_min(T_MIN)[:, None]
-
     def loss_mean(self, zt, t, r, obs, v) -> tuple[torch.Tensor, torch.Tensor]:
         """Adaptive-weighted MeanFlow loss; returns (weighted loss, unweighted per-dimension MSE)."""
         obs = as_condition(obs)
@@ -107,8 +101,7 @@ class MeanFlow(FlowPolicy):
         _, dudt = self.total_derivative(out.detach(), d_out, zt, t, v)
         u_tgt = v - (t - r)[:, None] * dudt
         # the error is measured on what the network outputs: u, or the clean chunk g = z − t·u
-        target = u_tgt if self.prediction == "velocity" else zt - t[:, None] * u_tgt
-        err = (out - target.detach()).pow(2).sum(dim=-1)
+        err = (out - self.output_for(u_tgt, zt, t).detach()).pow(2).sum(dim=-1)
         weight = (err.detach() + self.adaptive_c).pow(-self.adaptive_p)
         return (weight * err).mean(), err.detach().mean() / zt.shape[-1]
 

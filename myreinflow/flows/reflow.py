@@ -58,10 +58,9 @@ class ReFlow(FlowPolicy):
         return (self.interpolate(x, noise, t), t), noise - x
 
     def loss(self, xt: torch.Tensor, t: torch.Tensor, obs, v: torch.Tensor) -> torch.Tensor:
-        """Flow-matching MSE: on the velocity v, or on the clean chunk x = z_t − t·v (data prediction)."""
+        """Flow-matching MSE on the network's output: v, or the clean chunk x = z_t − t·v."""
         out = self.network(xt, t, t, as_condition(obs))
-        target = v if self.prediction == "velocity" else xt - t[:, None] * v
-        return F.mse_loss(out, target)
+        return F.mse_loss(out, self.output_for(v, xt, t))
 
     def compute_loss(self, x, obs):
         (xt, t), v = self.generate_target(x)
