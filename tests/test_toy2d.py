@@ -127,13 +127,18 @@ def checkerboard_statistics(tmp_path, seed=0) -> dict:
 
 
 def test_checkerboard_ordering_on_a_small_budget(tmp_path):
-    """The study's ordering at a test budget: MeanFlow's one step at most half as far from the target
-    as raw noise and at most 2× ReFlow at 32 steps; ReFlow's one step ≥ 2× worse than MeanFlow's;
-    2-rectification improves ReFlow's one step."""
+    """The study's ordering at a test budget: ReFlow's one step lands on the mean, MeanFlow's one step
+    and 2-rectification fix that.
+
+    Measured over seeds 0–5 with 1 and 2 threads (sliced W1; noise 0.203): MeanFlow@1 0.078–0.134,
+    ReFlow@1 0.910–0.939, 2-RF@1 0.059–0.063, ReFlow@32 0.054–0.058. MeanFlow's one step varies too
+    much between seeds at this budget for a bound against noise or ReFlow@32 (0.5 × noise and
+    2 × ReFlow@32 both fail on 2 of 6 seeds); the 10k-step study in the README makes those comparisons.
+    Bounds, at least twice the spread from the worst value: ReFlow@1 − MeanFlow@1 (measured 0.79–0.86)
+    and ReFlow@1 − 2-RF@1 (measured 0.85–0.88) above 0.6."""
     got = checkerboard_statistics(tmp_path)
-    assert got["meanflow"] <= 0.5 * got["noise"] and got["meanflow"] <= 2 * got["reflow@32"], got
-    assert got["reflow"] >= 2 * got["meanflow"], got
-    assert got["rectified"] < got["reflow"], got
+    assert got["reflow"] - got["meanflow"] > 0.6, got
+    assert got["reflow"] - got["rectified"] > 0.6, got
 
 
 def tiny(tmp_path, **kw) -> list[str]:
