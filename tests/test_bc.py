@@ -181,7 +181,6 @@ def run_cli(*args, env=None):
         (["bc", "--dataset", "myreinflow/pusher/nope-v0", "--no_wandb"], "myreinflow/pusher/nope-v0"),
         (["bc", "--epochs", "-2"], "epochs = -2"),
         (["bc", "--flow", "diffusion"], "invalid choice: 'diffusion'"),
-        (["bc", "--flow_prediction", "noise"], "invalid choice: 'noise'"),
         (
             ["bc", "--meanflow_recipe", "paper", "--ratio_r_neq_t", "0.3"],
             "meanflow_recipe = 'paper' is not allowed; it must be 'custom' when",
