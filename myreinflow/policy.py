@@ -95,6 +95,11 @@ class FlowOptions:
         }.get(kind, {})
 
 
+def prediction_of(spec: dict) -> str:
+    """What a flow spec's network outputs; specs written before the option hold velocity-predicting flows."""
+    return spec.get("flow_kwargs", {}).get("prediction", "velocity")
+
+
 def build_model(spec: dict, device) -> nn.Module:
     """Model from a plain spec: kind, obs_dim, act_dim, horizon_steps, cond_steps, n_actions, hidden, …"""
     kind, h, a = spec["kind"], spec["horizon_steps"], spec["act_dim"]
@@ -102,8 +107,7 @@ def build_model(spec: dict, device) -> nn.Module:
     hidden, activation = tuple(spec["hidden"]), spec.get("activation", "silu")
     if kind in FLOWS:
         net = FlowNet(h * a, cond_dim, hidden, spec["time_dim"], spec["max_freq"], activation)
-        # checkpoints written before the prediction option hold velocity-predicting flows
-        kwargs = {"prediction": "velocity", **spec.get("flow_kwargs", {})}
+        kwargs = {**spec.get("flow_kwargs", {}), "prediction": prediction_of(spec)}
         return FLOWS[kind](net, device, h, a, **kwargs)
     if kind == "onestep":
         return OneStepPolicyNet(cond_dim, h, a, hidden, activation).to(device)

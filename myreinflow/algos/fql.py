@@ -46,7 +46,7 @@ from myreinflow.evaluation import evaluate, normalized_score, summarize
 from myreinflow.flows import FLOWS
 from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import EnsembleMLP
-from myreinflow.policy import ChunkPolicy, build_model
+from myreinflow.policy import ChunkPolicy, build_model, prediction_of
 from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text, seed_everything, setup_runtime
 
@@ -282,7 +282,8 @@ def _init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
         from myreinflow.algos.bc import BCConfig, policy_spec
 
         flow = "reflow" if cfg.flow == "auto" else cfg.flow
-        prediction = "data" if cfg.flow_prediction == "auto" else cfg.flow_prediction
+        auto = cfg.flow_prediction == "auto"
+        prediction = BCConfig.flow_prediction if auto else cfg.flow_prediction  # BC's default
         bc = BCConfig(
             flow=flow,
             horizon_steps=cfg.horizon_steps,
@@ -300,8 +301,7 @@ def _init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
         )
     checks = {
         "flow": (cfg.flow, spec["kind"]),
-        # checkpoints written before the prediction option hold velocity-predicting flows
-        "flow_prediction": (cfg.flow_prediction, spec.get("flow_kwargs", {}).get("prediction", "velocity")),
+        "flow_prediction": (cfg.flow_prediction, prediction_of(spec)),
         "horizon_steps": (cfg.horizon_steps, spec["horizon_steps"]),
         "cond_steps": (cfg.cond_steps, spec["cond_steps"]),
         "obs_dim": (obs_dim, spec["obs_dim"]),
