@@ -25,11 +25,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from myreinflow.algos.bc import BCConfig, policy_spec
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
-from myreinflow.policy import build_model
+from myreinflow.policy import FlowOptions, build_model, policy_spec
 from myreinflow.utils import resolve_device
 
 OBS_DIM, ACT_DIM = 23, 7
@@ -70,12 +69,8 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
     """(updates per second, FLOPs per update)."""
     torch.manual_seed(0)
     cfg = FQLConfig(hidden=hidden, horizon_steps=horizon, flow="reflow", batch_size=args.batch)
-    spec = policy_spec(
-        BCConfig(flow="reflow", horizon_steps=horizon, hidden=hidden, activation="gelu"),
-        OBS_DIM,
-        ACT_DIM,
-        None,
-    )
+    options = FlowOptions(hidden=hidden, activation="gelu")
+    spec = policy_spec("reflow", OBS_DIM, ACT_DIM, horizon, 1, options)
     agent = FQLAgent(cfg, spec, build_model(spec, args.device), args.device)
     optimizer = make_optimizer(agent, cfg)
     episodes = synthetic_episodes()

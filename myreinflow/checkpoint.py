@@ -1,4 +1,12 @@
-"""Checkpoints: one dict of tensors and plain values, saved atomically, loaded with weights_only=True."""
+"""Checkpoints: one dict of tensors and plain values, saved atomically, loaded with weights_only=True.
+
+Layout (version 2): `stage` (bc, fql, toy2d/<model>), `config` (the run's config as a dict), `dataset`
+(env spec and reference scores, for evaluation), `policies` ({name: ChunkPolicy state}; the names are the
+eval CSV's `policy` column: flow, onestep, mlp, categorical; the first is the checkpoint's main policy),
+the training state (`step`, `epoch`, optimizer, scheduler, `rng`, ...) and whatever the algorithm adds.
+Version-1 checkpoints (the flow under `policy`, FQL's actor under `onestep`, BC's `flow` option, the 2D
+study's `epochs`) are read by upgrading them in memory.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +20,14 @@ from myreinflow.errors import UserError
 from myreinflow.utils import atomic_path
 
 FORMAT = "myreinflow-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
+FLOW_KINDS = ("reflow", "meanflow")
+# version 1 → 2 renames of config keys, per stage prefix
+V1_CONFIG_RENAMES = {
+    "bc": {"flow": "model"},
+    "toy2d": {"epochs": "steps", "rectified_epochs": "rectified_train_steps"},
+}
 
 
 def save_checkpoint(path: str | Path, payload: dict) -> None:
@@ -32,10 +47,31 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise UserError(f"checkpoint {str(path)!r} is corrupt or not a torch file ({reason[:120]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"checkpoint {str(path)!r} is not a myreinflow checkpoint (no {FORMAT!r} format tag)")
-    if ckpt.get("version") != VERSION:
+    if ckpt.get("version") not in READABLE:
         raise UserError(
-            f"checkpoint {str(path)!r} has version {ckpt.get('version')}; this code reads {VERSION}"
+            f"checkpoint {str(path)!r} has version {ckpt.get('version')}; this code reads versions "
+            f"{', '.join(map(str, READABLE))}"
         )
+    return _upgrade_v1(ckpt) if ckpt["version"] == 1 else ckpt
+
+
+def _upgrade_v1(ckpt: dict) -> dict:
+    """Version 1 → 2, in memory: `policy`/`onestep` → `policies`, renamed config keys, toy RNG key."""
+    ckpt = dict(ckpt, version=VERSION, upgraded_from=1)
+    policies = {}
+    if "policy" in ckpt:
+        state = ckpt.pop("policy")
+        kind = state["spec"]["kind"]
+        policies["flow" if kind in FLOW_KINDS else kind] = state
+    if "onestep" in ckpt:
+        policies["onestep"] = ckpt.pop("onestep")
+    if policies:
+        ckpt["policies"] = policies
+    renames = V1_CONFIG_RENAMES.get(str(ckpt.get("stage", "")).split("/")[0], {})
+    ckpt["config"] = {renames.get(k, k): v for k, v in ckpt.get("config", {}).items()}
+    rng = ckpt.get("rng", {})
+    if "data" in rng:  # the 2D study's data generator
+        ckpt["rng"] = {"torch": rng["torch"], "generator": rng["data"]}
     return ckpt
 
 
@@ -47,6 +83,11 @@ def load_for_resume(
     if not Path(path).is_file():
         return None
     ckpt = load_checkpoint(path, map_location=map_location)
+    if ckpt.get("upgraded_from"):
+        raise UserError(
+            f"{path} is a version-{ckpt['upgraded_from']} checkpoint: it evaluates, but this code resumes "
+            f"only version {VERSION}; use another --out or delete it"
+        )
     old = ckpt.get("config", {})
     diff = [k for k in config if k not in resumable_keys and old.get(k) != config[k]]
     if ckpt.get("stage") != stage or diff:

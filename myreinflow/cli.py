@@ -1,4 +1,4 @@
-"""Command line: `myreinflow data | bc | fql | eval | mean-flow-2d` (also `python -m myreinflow`)."""
+"""Command line: `myreinflow data | bc | fql | eval | toy2d | summarize` (also `python -m myreinflow`)."""
 
 from __future__ import annotations
 
@@ -38,11 +38,7 @@ def _fql(args) -> None:
 
 
 def _eval(args) -> None:
-    import pandas as pd
-
-    from myreinflow.checkpoint import load_checkpoint
-    from myreinflow.evaluation import evaluate, summarize
-    from myreinflow.policy import ChunkPolicy
+    from myreinflow.evaluation import evaluate_checkpoint
     from myreinflow.utils import atomic_path, setup_runtime
 
     if any(k < 1 for k in args.inference_steps):
@@ -52,50 +48,23 @@ def _eval(args) -> None:
     if args.episodes < 1:
         raise UserError(f"--episodes {args.episodes} must be >= 1")
     device = setup_runtime(args.device, args.threads)
-    ckpt = load_checkpoint(args.checkpoint, map_location=device)
-    policies = {k: v for k, v in ckpt.items() if k in ("policy", "onestep")}
-    which = args.policy if args.policy != "auto" else "policy"
-    if which == "flow":
-        which = "policy"
-    if which not in policies:
-        raise UserError(
-            f"--policy {args.policy!r} is not in {args.checkpoint}; it has: "
-            f"{', '.join('flow' if k == 'policy' else k for k in policies)}"
-        )
-    policy = ChunkPolicy.from_state(policies[which], device)
-    info = ckpt["dataset"]
-    steps = args.inference_steps if policy.is_flow else [1]  # a deterministic policy has no steps to sweep
-    rows = evaluate(
-        policy,
-        info["env_spec"],
-        info["env_id"],
-        steps,
+    frame = evaluate_checkpoint(
+        args.checkpoint,
+        args.policy,
+        args.inference_steps,
         args.episodes,
         args.seed,
         args.num_envs,
-        info["ref_min_score"],
-        info["ref_max_score"],
+        args.act_steps,
+        args.dataset_name,
+        device,
         progress=not args.quiet,
-        act_steps=args.act_steps,
     )
-    cfg = ckpt.get("config", {})
-    # the policy column: the flow (BC or fine-tuned), FQL's one-step policy, or mlp / categorical
-    label = "onestep" if which == "onestep" else ("flow" if policy.is_flow else policy.kind)
-    meta = {
-        "stage": ckpt.get("stage"),
-        "dataset": args.dataset_name or info["dataset_id"],
-        "env_id": info["env_id"],
-        "flow": cfg.get("flow", policy.kind),
-        "policy": label,
-        "seed": cfg.get("seed"),
-        "eval_seed": args.seed,
-    }
-    frame = pd.DataFrame([{**meta, **r} for r in rows])
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
-    for k in steps:
-        summary = summarize([r for r in rows if r["inference_steps"] == k], prefix="")
-        print(f"inference_steps={k}: " + ", ".join(f"{m}={v:.4g}" for m, v in summary.items()))
+    columns = [c for c in ("return", "normalized_score", "final_distance", "success") if c in frame]
+    for (policy, k), rows in frame.groupby(["policy", "inference_steps"], sort=False):
+        print(f"{policy}, inference_steps={k}: " + ", ".join(f"{c}={rows[c].mean():.4g}" for c in columns))
     print(f"wrote {args.out}")
 
 
@@ -165,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--policy",
         default="auto",
-        choices=("auto", "flow", "onestep"),
-        help="which policy of the checkpoint (default: its main one)",
+        choices=("auto", "all", "flow", "onestep", "mlp", "categorical"),
+        help="which policy of the checkpoint: its main one (auto), every one (all) or one by name",
     )
     p.add_argument("--dataset_name", default=None, help="value of the CSV's dataset column (default: the id)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
@@ -175,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("mean-flow-2d", help="2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE")
+    p = sub.add_parser(
+        "toy2d", aliases=["mean-flow-2d"], help="2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE"
+    )
     p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_dataclass_args(p, Toy2DConfig)

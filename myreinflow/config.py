@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import types
 import typing
 from pathlib import Path
@@ -17,10 +18,51 @@ import yaml
 from myreinflow.errors import UserError
 from myreinflow.tracking import WANDB_MODES
 
+# the bounds `option` takes, in JSON-schema words: its keyword → the schema's keyword. Numeric bounds of a
+# tuple field apply to each item; min_items and distinct to the tuple.
+BOUNDS = {
+    "minimum": "minimum",
+    "exclusive_minimum": "exclusiveMinimum",
+    "maximum": "maximum",
+    "exclusive_maximum": "exclusiveMaximum",
+    "multiple_of": "multipleOf",
+    "min_items": "minItems",
+    "distinct": "uniqueItems",
+}
+_ITEM_BOUNDS = ("minimum", "exclusive_minimum", "maximum", "exclusive_maximum", "multiple_of")
 
-def option(help_text: str, **kw) -> dict:
-    """Field metadata for `add_dataclass_args`: the flag's help and optional `choices`."""
-    return {"help": help_text, **kw}
+
+def option(help_text: str, *, choices=None, aliases: tuple[str, ...] = (), **bounds) -> dict:
+    """Field metadata: the flag's help, optional `choices`, `aliases` (old names that still work as
+    flags and YAML keys) and bounds in JSON-schema words (see BOUNDS), e.g. `minimum=0`,
+    `exclusive_minimum=0`, `maximum=1`, `multiple_of=2`, `min_items=1`, `distinct=True`. `check_config`
+    enforces them, `add_dataclass_args` makes the flags and `json_schema` the pipeline schema of them."""
+    unknown = sorted(set(bounds) - set(BOUNDS))
+    if unknown:
+        raise TypeError(f"option() got an unknown bound {unknown[0]!r}; known: {', '.join(BOUNDS)}")
+    for low, high in (("minimum", "exclusive_minimum"), ("maximum", "exclusive_maximum")):
+        if low in bounds and high in bounds:
+            raise TypeError(f"option() got both {low} and {high}")
+    meta: dict[str, Any] = {"help": help_text}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if aliases:
+        meta["aliases"] = tuple(aliases)
+    return meta | {k: v for k, v in bounds.items() if v is not None and v is not False}
+
+
+def param(default, help_text: str, **kw) -> dataclasses.Field:
+    """A config field in one line: its default, help, and `option`'s choices, aliases and bounds."""
+    return dataclasses.field(default=default, metadata=option(help_text, **kw))
+
+
+def inherited(base, name: str, default, help_text: str | None = None) -> dataclasses.Field:
+    """A subclass's field that changes only the default of `base`'s field `name`: its choices, bounds
+    and aliases stay (and its help, unless `help_text` is given)."""
+    meta = dict(_fields(base)[name].metadata)
+    if help_text is not None:
+        meta["help"] = help_text
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclasses.dataclass
@@ -28,25 +70,15 @@ class RunOptions:
     """How a training run runs, not what it computes: device, threads and logging. The base of every
     trainer's config; changing one of these never makes a checkpoint stale."""
 
-    device: str = dataclasses.field(default="auto", metadata=option("auto (CUDA if available), cpu, cuda"))
-    threads: int = dataclasses.field(
-        default=0, metadata=option("torch CPU threads (0 = the CPUs allocated to the job)")
-    )
-    wandb_mode: str = dataclasses.field(
-        default="offline", metadata=option("Weights & Biases mode", choices=WANDB_MODES)
-    )
-    wandb_project: str = dataclasses.field(default="myreinflow", metadata=option("Weights & Biases project"))
-    no_wandb: bool = dataclasses.field(
-        default=False, metadata=option("turn WandB off (same as --wandb_mode disabled)")
-    )
+    device: str = param("auto", "auto (CUDA if available), cpu, cuda")
+    threads: int = param(0, "torch CPU threads (0 = the CPUs allocated to the job)", minimum=0)
+    wandb_mode: str = param("offline", "Weights & Biases mode", choices=WANDB_MODES)
+    wandb_project: str = param("myreinflow", "Weights & Biases project")
+    no_wandb: bool = param(False, "turn WandB off (same as --wandb_mode disabled)")
 
     RUN_KEYS: typing.ClassVar[frozenset[str]] = frozenset(
         {"device", "threads", "wandb_mode", "wandb_project", "no_wandb"}
     )
-
-    def run_rules(self) -> dict[str, tuple[bool, str]]:
-        """{name: (ok, allowed)} for these fields, for `check_config`."""
-        return {"threads": (self.threads >= 0, ">= 0")}
 
     @property
     def wandb(self) -> str:
@@ -54,8 +86,13 @@ class RunOptions:
         return "disabled" if self.no_wandb else self.wandb_mode
 
 
+@functools.cache
+def _type_hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def _field_type(cls, field: dataclasses.Field):
-    hint = typing.get_type_hints(cls)[field.name]
+    hint = _type_hints(cls)[field.name]
     args = typing.get_args(hint)
     if typing.get_origin(hint) in (typing.Union, types.UnionType):  # Optional[X] → X
         hint = next(a for a in args if a is not type(None))
@@ -90,9 +127,32 @@ def _coerce(cls, field: dataclasses.Field, value: Any):
     raise UserError(f"config key {field.name!r} has value {value!r}; expected {name}")
 
 
+@functools.cache
+def _aliases(cls) -> dict[str, str]:
+    """{alias: field name} of dataclass `cls` (an alias that is a field or another field's alias is a bug)."""
+    names, aliases = set(_fields(cls)), {}
+    for field in dataclasses.fields(cls):
+        for alias in field.metadata.get("aliases", ()):
+            if alias in names or alias in aliases:
+                raise TypeError(f"{cls.__name__}: alias {alias!r} of {field.name!r} is already a name")
+            aliases[alias] = field.name
+    return aliases
+
+
 def from_dict(cls, values: dict, source: str = "config"):
-    """Build dataclass `cls` from a dict; unknown keys and ill-typed values raise UserError."""
+    """Build dataclass `cls` from a dict; unknown keys and ill-typed values raise UserError. A field's
+    alias (an old name) stands for the field; giving a field under two names is an error."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = dict(values)
+    for name in dict.fromkeys(_aliases(cls).values()):
+        given = [k for k in (name, *fields[name].metadata["aliases"]) if k in values]
+        if len(given) > 1:
+            raise UserError(
+                f"{source}: keys {given[0]!r} and {given[1]!r} are the same option "
+                f"({', '.join(fields[name].metadata['aliases'])}: old names of {name!r}); give one of them"
+            )
+        if given and given[0] != name:
+            values[name] = values.pop(given[0])
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise UserError(f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}")
@@ -112,27 +172,70 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+class _OneSpelling(argparse.Action):
+    """Base of the actions of a flag with aliases: `--new 1 --old 2` is refused (one option, two names);
+    the same name twice is not (the last wins, as for any flag)."""
+
+    def _check_spelling(self, namespace: argparse.Namespace, option_string: str | None) -> None:
+        spelling = "--" + option_string.removeprefix("--").removeprefix("no-") if option_string else None
+        last = getattr(self, "_last", None)
+        if last is not None and last[0] is namespace and last[1] != spelling:
+            raise argparse.ArgumentError(self, f"{last[1]} and {spelling} are the same option; give one")
+        self._last = (namespace, spelling)
+
+
+class _Store(_OneSpelling):
+    def __call__(self, parser, namespace, values, option_string=None):
+        self._check_spelling(namespace, option_string)
+        setattr(namespace, self.dest, values)
+
+
+class _StoreTrue(_OneSpelling):
+    def __init__(self, option_strings, dest, default=False, help=None):
+        super().__init__(option_strings, dest, nargs=0, const=True, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        self._check_spelling(namespace, option_string)
+        setattr(namespace, self.dest, True)
+
+
+class _BooleanOptional(_OneSpelling, argparse.BooleanOptionalAction):
+    def __call__(self, parser, namespace, values, option_string=None):
+        self._check_spelling(namespace, option_string)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
-    """One `--name` flag per field (default SUPPRESS, so only flags the user typed override the YAML)."""
+    """One `--name` flag per field (default SUPPRESS, so only flags the user typed override the YAML),
+    with the field's aliases as further names of the flag."""
+    _aliases(cls)  # checks them
     for field in dataclasses.fields(cls):
         if field.name in skip:
             continue
         hint, args = _field_type(cls, field)
         help_text = field.metadata.get("help", "")
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
-        kw: dict[str, Any] = {"default": argparse.SUPPRESS, "help": f"{help_text} (default: {default})"}
+        allowed = allowed_text(cls, field)
+        help_text += f" (default: {default}" + (f"; {allowed})" if allowed else ")")
+        kw: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": field.name}
         metavar = field.name.upper()
         if "choices" in field.metadata:
             kw["choices"] = field.metadata["choices"]
             metavar = "{" + ",".join(kw["choices"]) + "}"
-        flag = f"--{field.name}"
+        aliases = field.metadata.get("aliases", ())
+        flags = [f"--{name}" for name in (field.name, *aliases)]
         if hint is bool:
-            action = "store_true" if default is False else argparse.BooleanOptionalAction
-            parser.add_argument(flag, action=action, **kw)
+            if default is False:
+                action = _StoreTrue if aliases else "store_true"
+            else:
+                action = _BooleanOptional if aliases else argparse.BooleanOptionalAction
+            parser.add_argument(*flags, action=action, **kw)
         elif typing.get_origin(hint) is tuple:
-            parser.add_argument(flag, type=args[0], nargs="+", metavar=metavar, **kw)
+            kw |= {"action": _Store} if aliases else {}
+            parser.add_argument(*flags, type=args[0], nargs="+", metavar=metavar, **kw)
         else:
-            parser.add_argument(flag, type=hint, metavar=metavar, **kw)
+            kw |= {"action": _Store} if aliases else {}
+            parser.add_argument(*flags, type=hint, metavar=metavar, **kw)
 
 
 def resolve(cls, args: argparse.Namespace, config_file: str | None):
@@ -153,15 +256,234 @@ def to_dict(cfg) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
-def check_config(cfg, rules: dict[str, tuple[bool, str]]) -> None:
-    """UserError for the first broken rule ({key: (ok, what is allowed)}) or value outside its choices
-    (each item, for tuple fields)."""
-    for name, (ok, allowed) in rules.items():
+def to_yaml(cfg) -> str:
+    """A config as the YAML of `config.yaml` (keys in field order)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def _range_text(meta) -> str:
+    """What the numeric bounds of `meta` allow: '>= 0', '> 0', 'in (0, 1]', 'an even number >= 2'
+    ('' when there are none)."""
+    low = next(((b, meta[k]) for k, b in (("minimum", "["), ("exclusive_minimum", "(")) if k in meta), None)
+    high = next(((b, meta[k]) for k, b in (("maximum", "]"), ("exclusive_maximum", ")")) if k in meta), None)
+    if low and high:
+        text = f"in {low[0]}{low[1]}, {high[1]}{high[0]}"
+    elif low:
+        text = {"[": ">= ", "(": "> "}[low[0]] + str(low[1])
+    elif high:
+        text = {"]": "<= ", ")": "< "}[high[0]] + str(high[1])
+    else:
+        text = ""
+    if "multiple_of" in meta:
+        step = meta["multiple_of"]
+        text = f"{'an even number' if step == 2 else f'a multiple of {step}'} {text}".strip()
+    return text
+
+
+def _in_range(meta, value) -> bool:
+    """Whether a number keeps the numeric bounds of `meta` (NaN keeps none)."""
+    checks = {
+        "minimum": lambda b: value >= b,
+        "exclusive_minimum": lambda b: value > b,
+        "maximum": lambda b: value <= b,
+        "exclusive_maximum": lambda b: value < b,
+        "multiple_of": lambda b: value % b == 0,
+    }
+    return all(check(meta[k]) for k, check in checks.items() if k in meta)
+
+
+def _is_tuple(cls, field: dataclasses.Field) -> bool:
+    return typing.get_origin(_field_type(cls, field)[0]) is tuple
+
+
+def allowed_text(cls, field: dataclasses.Field) -> str:
+    """The values a field's bounds allow, in words ('' when unbounded): '>= 0', 'in [0, 1)', … and for
+    tuple fields e.g. 'one or more values >= 1', 'one or more distinct values'."""
+    meta, text = field.metadata, _range_text(field.metadata)
+    if not _is_tuple(cls, field):
+        return text
+    if not ({"min_items", "distinct"} & set(meta) or text):
+        return ""
+    count = meta.get("min_items", 0)
+    words = ["one or more" if count == 1 else f"{count} or more" if count else "any number of"]
+    words += ["distinct"] * bool(meta.get("distinct")) + ["values"] + [text] * bool(text)
+    return " ".join(words)
+
+
+def field_error(cls, field: dataclasses.Field, value) -> str | None:
+    """The one-line error for a value outside the field's choices or bounds (None when it is allowed)."""
+    if value is None:
+        return None
+    meta = field.metadata
+    is_tuple = _is_tuple(cls, field) and isinstance(value, list | tuple)
+    choices = meta.get("choices")
+    for item in value if is_tuple else (value,):
+        if choices and item not in choices:
+            return f"{field.name} {item!r} is not one of {', '.join(map(str, choices))}"
+    allowed = ""
+    if is_tuple:
+        distinct = len(set(value)) == len(value) or not meta.get("distinct")
+        if len(value) < meta.get("min_items", 0) or not distinct:
+            allowed = allowed_text(cls, field)
+        elif not all(_in_range(meta, item) for item in value):
+            allowed = f"{_range_text(meta)} each"
+    elif not _in_range(meta, value):
+        allowed = _range_text(meta)
+    return f"{field.name} = {value!r} is not allowed; it must be {allowed}" if allowed else None
+
+
+def check_config(cfg, rules: dict[str, tuple[bool, str]] | None = None) -> None:
+    """UserError for the first field outside its choices or bounds (each item, for tuple fields; see
+    `option`), then for the first broken cross-field rule of `rules` ({key: (ok, what is allowed)})."""
+    for field in dataclasses.fields(cfg):
+        error = field_error(type(cfg), field, getattr(cfg, field.name))
+        if error:
+            raise UserError(error)
+    for name, (ok, allowed) in (rules or {}).items():
         if not ok:
             raise UserError(f"{name} = {getattr(cfg, name)!r} is not allowed; it must be {allowed}")
-    for field in dataclasses.fields(cfg):
-        choices = field.metadata.get("choices")
-        value = getattr(cfg, field.name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if choices and item not in choices:
-                raise UserError(f"{field.name} {item!r} is not one of {', '.join(map(str, choices))}")
+
+
+_JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
+
+
+def _json_field(cls, field: dataclasses.Field) -> dict:
+    """The JSON schema of one field: its type (or enum), bounds and help."""
+    hint, args = _field_type(cls, field)
+    meta = field.metadata
+    numeric = {BOUNDS[k]: meta[k] for k in _ITEM_BOUNDS if k in meta}
+    choices = {"enum": list(meta["choices"])} if "choices" in meta else None
+    if typing.get_origin(hint) is tuple:
+        prop: dict[str, Any] = {
+            "type": "array",
+            "items": choices or {"type": _JSON_TYPES[args[0]], **numeric},
+        }
+        prop |= {BOUNDS[k]: meta[k] for k in ("min_items", "distinct") if k in meta}
+    else:
+        prop = choices or {"type": _JSON_TYPES[hint], **numeric}
+    if _type_hints(cls)[field.name] != hint:  # Optional[X]
+        prop = {"anyOf": [prop, {"type": "null"}]}
+    return prop | {"description": meta.get("help", "")}
+
+
+def json_schema(cls, exclude: set[str] | frozenset[str] = frozenset()) -> dict:
+    """The JSON-schema `properties` of dataclass `cls`'s fields, leaving out the names in `exclude`: the
+    type (integer, number, string, boolean, array with `items`), `enum` from the choices, the bounds and
+    the help as `description`. A field's aliases are properties too (deprecated, same schema)."""
+    properties = {}
+    for field in dataclasses.fields(cls):
+        if field.name in exclude:
+            continue
+        properties[field.name] = _json_field(cls, field)
+        for alias in field.metadata.get("aliases", ()):
+            old = _json_field(cls, field) | {"description": f"old name of {field.name}", "deprecated": True}
+            properties[alias] = old
+    return properties
+
+
+# the `$defs` of workflow/schemas/config.schema.yaml: {name: (module, dataclass, the keys it leaves out)};
+# the pipeline sets these keys of a job itself (BC's epochs and inference_steps, FQL's epochs are options)
+PIPELINE_KEYS = RunOptions.RUN_KEYS | {"dataset", "source", "model", "flow", "seed", "out", "init"}
+PIPELINE_KEYS |= {"distribution", "flows", "epochs", "steps", "inference_steps"}
+SCHEMA_DEFS = {
+    "bc_options": ("myreinflow.algos.bc", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),
+    "fql_options": ("myreinflow.algos.fql", "FQLConfig", PIPELINE_KEYS - {"epochs"}),
+    "toy2d_options": ("myreinflow.toy2d.study", "Toy2DConfig", PIPELINE_KEYS),
+}
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_HEADER = """\
+# Generated from the config dataclasses by `python -m myreinflow.config --schema` (prints this block) or
+# `python -m myreinflow.config --write-schema` (rewrites it here): change a default, bound or help text in
+# the dataclass (`option(...)` in myreinflow/), never here. tests/test_config_schema.py checks the match.
+"""
+
+
+def schema_defs() -> dict[str, dict]:
+    """The `$defs` blocks of the pipeline schema: the options of BC, FQL and the 2D study."""
+    import importlib
+
+    defs = {}
+    for name, (module, class_name, exclude) in SCHEMA_DEFS.items():
+        cls = getattr(importlib.import_module(module), class_name)
+        defs[name] = {
+            "type": "object",
+            "additionalProperties": False,
+            "description": f"keys of {module}.{class_name} that the pipeline does not set itself",
+            "properties": json_schema(cls, exclude),
+        }
+    return defs
+
+
+def _yaml_lines(key: str, value, indent: int, width: int = 110) -> list[str]:
+    """`key: value` as one flow-style line when it fits in `width`, else as a block (nested)."""
+
+    def dump(v, **kw) -> str:
+        return yaml.safe_dump(v, allow_unicode=True, sort_keys=False, **kw).removesuffix("...\n").strip()
+
+    pad = " " * indent
+    line = f"{pad}{key}: {dump(value, default_flow_style=True, width=10**6)}"
+    if len(line) <= width:
+        return [line]
+    if not isinstance(value, dict):  # a long text, folded
+        return [
+            pad + x
+            for x in dump({key: value}, default_flow_style=False, width=width - indent - 12).split("\n")
+        ]
+    lines = [f"{pad}{key}:"]
+    for k, v in value.items():
+        lines += _yaml_lines(k, v, indent + 2, width)
+    return lines
+
+
+def schema_defs_yaml() -> str:
+    """`schema_defs()` as the YAML of the schema file's `$defs` section, with its header comment."""
+    lines = ["$defs:"]
+    for name, block in schema_defs().items():
+        lines.append(f"  {name}:")
+        for key, value in block.items():
+            if key == "properties":
+                lines.append("    properties:")
+                for prop, schema in value.items():
+                    lines += _yaml_lines(prop, schema, 6)
+            else:
+                lines += _yaml_lines(key, value, 4)
+    return SCHEMA_HEADER + "\n".join(lines) + "\n"
+
+
+def write_schema_defs(path: str | Path = SCHEMA_FILE) -> None:
+    """Replace the `$defs` section (from its header comment, or the `$defs:` line, to the end of the
+    file: it is the last section) of the schema file with `schema_defs_yaml()`."""
+    path = Path(path)
+    text = path.read_text()
+    first = SCHEMA_HEADER.splitlines()[0]
+    start = text.find(first) if first in text else text.find("\n$defs:") + 1
+    if start <= 0:
+        raise UserError(f"{path}: no top-level $defs section to replace")
+    path.write_text(text[:start] + schema_defs_yaml())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m myreinflow.config",
+        description="The pipeline schema's `$defs` (workflow/schemas/config.schema.yaml), generated from "
+        "the config dataclasses.",
+    )
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--schema", action="store_true", help="print the $defs section as YAML")
+    group.add_argument(
+        "--write-schema",
+        nargs="?",
+        const=str(SCHEMA_FILE),
+        metavar="FILE",
+        help=f"rewrite the $defs section of FILE (default {SCHEMA_FILE})",
+    )
+    args = parser.parse_args(argv)
+    if args.schema:
+        print(schema_defs_yaml(), end="")
+    else:
+        write_schema_defs(args.write_schema)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -17,6 +17,10 @@ def env_spec_json(dataset) -> str:
     return spec.to_json()
 
 
+def make_env(spec_json: str) -> gym.Env:
+    return gym.make(EnvSpec.from_json(spec_json))
+
+
 def make_vec_env(spec_json: str, num_envs: int, vectorization_mode: str = "sync") -> gym.vector.VectorEnv:
     spec = EnvSpec.from_json(spec_json)
     return gym.make_vec(spec, num_envs=num_envs, vectorization_mode=vectorization_mode)

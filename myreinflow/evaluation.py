@@ -12,9 +12,14 @@ import time
 import numpy as np
 import torch
 
+from myreinflow.checkpoint import load_checkpoint
 from myreinflow.envs import make_vec_env, task_metrics
 from myreinflow.errors import UserError
 from myreinflow.policy import ChunkPolicy
+
+# evaluation during training uses env seeds from the run's seed + this: apart from the seeds that
+# `myreinflow eval` uses by default (0, 1, ...)
+EVAL_SEED_OFFSET = 10_000
 
 
 def normalized_score(returns, ref_min: float | None, ref_max: float | None):
@@ -61,31 +66,28 @@ def rollout(
 
 def evaluate(
     policy: ChunkPolicy,
-    env_spec: str,
-    env_id: str,
+    dataset: dict,
     inference_steps: list[int],
     episodes: int = 50,
     seed: int = 0,
     num_envs: int = 50,
-    ref_min: float | None = None,
-    ref_max: float | None = None,
     vectorization_mode: str = "sync",
     progress: bool = False,
     act_steps: int = 0,
 ) -> list[dict]:
     """Per-episode rows: inference_steps, act_steps, episode, return, length, normalized_score,
-    latency_ms, task metrics."""
+    latency_ms, task metrics. `dataset` is a checkpoint's dataset info (env spec, env id, ref scores)."""
     if not 0 <= act_steps <= policy.horizon_steps:
         raise UserError(f"act_steps {act_steps} must be in [0, horizon_steps={policy.horizon_steps}]")
     act_steps = act_steps or policy.horizon_steps
     from tqdm import tqdm
 
+    env_spec = dataset["env_spec"]
     num_envs = max(1, min(num_envs, episodes))
     envs = make_vec_env(env_spec, num_envs, vectorization_mode)
     rows = []
     try:
-        sweep = tqdm(inference_steps, desc="eval", disable=not progress)
-        for k in sweep:
+        for k in tqdm(inference_steps, desc="eval", disable=not progress):
             generator = torch.Generator(device=policy.device).manual_seed(seed * 100_003 + k)
             for first in range(0, episodes, num_envs):
                 ids = list(range(first, min(first + num_envs, episodes)))
@@ -95,24 +97,77 @@ def evaluate(
                 out = rollout(policy, batch_envs, [seed + e for e in ids], k, generator, act_steps)
                 if batch_envs is not envs:
                     batch_envs.close()
-                scores = normalized_score(out["return"], ref_min, ref_max)
-                extra = task_metrics(env_id, out["final_obs"])
-                for i, e in enumerate(ids):
-                    rows.append(
-                        {
-                            "inference_steps": k,
-                            "act_steps": act_steps,
-                            "episode": e,
-                            "return": float(out["return"][i]),
-                            "length": int(out["length"][i]),
-                            "normalized_score": float(scores[i]),
-                            "latency_ms": float(out["latency_ms"]),
-                            **{m: float(v[i]) for m, v in extra.items()},
-                        }
-                    )
+                rows += _episode_rows(out, dataset, ids, k, act_steps)
     finally:
         envs.close()
     return rows
+
+
+def _episode_rows(out: dict, dataset: dict, ids: list[int], k: int, act_steps: int) -> list[dict]:
+    scores = normalized_score(out["return"], dataset.get("ref_min_score"), dataset.get("ref_max_score"))
+    extra = task_metrics(dataset["env_id"], out["final_obs"])
+    return [
+        {
+            "inference_steps": k,
+            "act_steps": act_steps,
+            "episode": e,
+            "return": float(out["return"][i]),
+            "length": int(out["length"][i]),
+            "normalized_score": float(scores[i]),
+            "latency_ms": float(out["latency_ms"]),
+            **{m: float(v[i]) for m, v in extra.items()},
+        }
+        for i, e in enumerate(ids)
+    ]
+
+
+def eval_summary(
+    policy: ChunkPolicy, dataset: dict, inference_steps: int, episodes: int, seed: int, prefix: str = "eval/"
+) -> dict[str, float]:
+    """Evaluation during training: the mean metrics of `episodes` rollouts at one number of steps."""
+    return summarize(evaluate(policy, dataset, [inference_steps], episodes, seed), prefix)
+
+
+def evaluate_checkpoint(
+    path: str,
+    which: str = "auto",
+    inference_steps: list[int] = (1, 2, 4, 8, 16),
+    episodes: int = 50,
+    seed: int = 0,
+    num_envs: int = 50,
+    act_steps: int = 0,
+    dataset_name: str | None = None,
+    device="cpu",
+    progress: bool = False,
+):
+    """Rows (a DataFrame) of every evaluated policy of a checkpoint: `which` is a policy name (flow,
+    onestep, mlp, categorical), `auto` (the checkpoint's main policy) or `all`. Flows sweep
+    `inference_steps`; a policy without steps is evaluated once (inference_steps 1)."""
+    import pandas as pd
+
+    ckpt = load_checkpoint(path, map_location=device)
+    policies = ckpt.get("policies", {})
+    names = {"all": list(policies), "auto": list(policies)[:1]}.get(which, [which])
+    if not names or any(name not in policies for name in names):
+        raise UserError(f"--policy {which!r} is not in {path}; it has: {', '.join(policies) or 'none'}")
+    info, config = ckpt["dataset"], ckpt.get("config", {})
+    main_kind = next(iter(policies.values()))["spec"]["kind"]  # the flow (or baseline) of the run
+    frames = []
+    for name in names:
+        policy = ChunkPolicy.from_state(policies[name], device)
+        steps = list(inference_steps) if policy.is_flow else [1]
+        rows = evaluate(policy, info, steps, episodes, seed, num_envs, progress=progress, act_steps=act_steps)
+        meta = {
+            "stage": ckpt.get("stage"),
+            "dataset": dataset_name or info["dataset_id"],
+            "env_id": info["env_id"],
+            "flow": main_kind,
+            "policy": name,
+            "seed": config.get("seed"),
+            "eval_seed": seed,
+        }
+        frames.append(pd.DataFrame([{**meta, **r} for r in rows]))
+    return pd.concat(frames, ignore_index=True)
 
 
 def summarize(rows: list[dict], prefix: str = "eval/") -> dict[str, float]:

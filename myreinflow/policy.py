@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 from torch import nn
 
-from myreinflow.config import option
+from myreinflow.config import param
 from myreinflow.data.normalize import Normalizer
+from myreinflow.errors import UserError
 from myreinflow.flows import FLOWS
 from myreinflow.flows.base import PREDICTIONS
 from myreinflow.flows.meanflow import PAPER_RECIPE
@@ -24,50 +25,38 @@ RECIPE_FIELDS = ("meanflow_tr_sampler", "ratio_r_neq_t", "adaptive_p")
 class FlowOptions:
     """Network and flow hyperparameters of a flow policy: the base of every trainer's config."""
 
-    hidden: tuple[int, ...] = field(default=(256, 256, 256), metadata=option("hidden layer widths"))
-    activation: str = field(
-        default="silu", metadata=option("activation", choices=("silu", "gelu", "relu", "mish"))
+    hidden: tuple[int, ...] = param((256, 256, 256), "hidden layer widths", min_items=1, minimum=1)
+    activation: str = param("silu", "activation", choices=("silu", "gelu", "relu", "mish"))
+    time_dim: int = param(32, "size of each sinusoidal time embedding", minimum=2, multiple_of=2)
+    max_freq: float = param(30.0, "highest angular frequency of the time embedding", exclusive_minimum=0)
+    flow_prediction: str = param(
+        "data",
+        "what the flow network outputs: the clean chunk g (u = (z - g)/t) or the velocity u",
+        choices=PREDICTIONS,
     )
-    time_dim: int = field(default=32, metadata=option("size of each sinusoidal time embedding"))
-    max_freq: float = field(default=30.0, metadata=option("highest angular frequency of the time embedding"))
-    flow_prediction: str = field(
-        default="data",
-        metadata=option(
-            "what the flow network outputs: the clean chunk g (u = (z - g)/t) or the velocity u",
-            choices=PREDICTIONS,
-        ),
+    reflow_time_sampler: str = param(
+        "uniform", "ReFlow training times", choices=("uniform", "logit_normal", "beta")
     )
-    reflow_time_sampler: str = field(
-        default="uniform",
-        metadata=option("ReFlow training times", choices=("uniform", "logit_normal", "beta")),
+    meanflow_recipe: str = param(
+        "custom",
+        "MeanFlow (t, r) recipe: the three options below (custom), or the paper's logit-normal pairs, "
+        "a quarter of them r != t and p = 1 (paper; leave the three at their defaults)",
+        choices=("custom", "paper"),
     )
-    meanflow_recipe: str = field(
-        default="custom",
-        metadata=option(
-            "MeanFlow (t, r) recipe: the three options below (custom), or the paper's logit-normal pairs, "
-            "a quarter of them r != t and p = 1 (paper; leave the three at their defaults)",
-            choices=("custom", "paper"),
-        ),
+    meanflow_tr_sampler: str = param(
+        "uniform", "MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")
     )
-    meanflow_tr_sampler: str = field(
-        default="uniform",
-        metadata=option("MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")),
+    ratio_r_neq_t: float = param(0.5, "MeanFlow: fraction of pairs with r != t", minimum=0, maximum=1)
+    full_interval_frac: float = param(
+        0.1, "MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)", minimum=0, maximum=1
     )
-    ratio_r_neq_t: float = field(default=0.5, metadata=option("MeanFlow: fraction of pairs with r != t"))
-    full_interval_frac: float = field(
-        default=0.1, metadata=option("MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)")
-    )
-    adaptive_p: float = field(default=0.5, metadata=option("MeanFlow adaptive loss weight power p"))
-    adaptive_c: float = field(default=1e-3, metadata=option("MeanFlow adaptive loss weight constant c"))
+    adaptive_p: float = param(0.5, "MeanFlow adaptive loss weight power p")
+    adaptive_c: float = param(1e-3, "MeanFlow adaptive loss weight constant c", exclusive_minimum=0)
 
     def flow_rules(self) -> dict[str, tuple[bool, str]]:
-        """{name: (ok, allowed)} for these fields, for `config.check_config`."""
+        """{name: (ok, allowed)} of the rules that relate several of these fields, for
+        `config.check_config` (each field's own bounds are in its `option`)."""
         return {
-            "hidden": (len(self.hidden) >= 1 and min(self.hidden) >= 1, "one or more widths >= 1"),
-            "time_dim": (self.time_dim >= 2 and self.time_dim % 2 == 0, "an even number >= 2"),
-            "ratio_r_neq_t": (0 <= self.ratio_r_neq_t <= 1, "in [0, 1]"),
-            "full_interval_frac": (0 <= self.full_interval_frac <= 1, "in [0, 1]"),
-            "adaptive_c": (self.adaptive_c > 0, "> 0"),
             "meanflow_recipe": (
                 self.meanflow_recipe == "custom" or not self._recipe_fields_changed(),
                 "'custom' when meanflow_tr_sampler, ratio_r_neq_t or adaptive_p is set ('paper' sets them)",
@@ -95,6 +84,64 @@ class FlowOptions:
         }.get(kind, {})
 
 
+def policy_name(kind: str) -> str:
+    """A policy's name in checkpoints and the eval CSV's `policy` column: flow (any flow), else its kind."""
+    return "flow" if kind in FLOWS else kind
+
+
+def policy_spec(
+    kind: str,
+    obs_dim: int,
+    act_dim: int,
+    horizon_steps: int,
+    cond_steps: int,
+    options: FlowOptions,
+    n_actions: int | None = None,
+) -> dict:
+    """The plain spec `build_model` makes a BC policy of `kind` from (network options in `options`)."""
+    return {
+        "kind": kind,
+        "obs_dim": obs_dim,
+        "act_dim": act_dim,
+        "n_actions": n_actions,
+        "horizon_steps": horizon_steps,
+        "cond_steps": cond_steps,
+        "hidden": list(options.hidden),
+        "activation": options.activation,
+        "time_dim": options.time_dim,
+        "max_freq": options.max_freq,
+        "flow_kwargs": options.flow_kwargs(kind),
+    }
+
+
+def onestep_spec(flow_spec: dict, hidden: tuple[int, ...], activation: str) -> dict:
+    """The spec of a one-step policy μ(s, z) (FQL's actor) that maps noise to chunks like `flow_spec`."""
+    shapes = {k: flow_spec[k] for k in ("obs_dim", "act_dim", "horizon_steps", "cond_steps")}
+    return {"kind": "onestep", **shapes, "n_actions": None, "hidden": list(hidden), "activation": activation}
+
+
+def load_bc_flow(path: str, device, expected: dict) -> ChunkPolicy:
+    """The flow policy of BC checkpoint `path`, if its spec has the `expected` values of flow (kind),
+    flow_prediction, horizon_steps, cond_steps, obs_dim and act_dim (`auto` matches any)."""
+    from myreinflow.checkpoint import load_checkpoint
+
+    policies = load_checkpoint(path, map_location=device).get("policies", {})
+    state = policies.get("flow", next(iter(policies.values()), {"spec": {}}))
+    spec = state["spec"]
+    if spec.get("kind") not in FLOWS:
+        raise UserError(
+            f"--init {path!r} holds a {spec.get('kind')!r} policy; FQL needs one of {', '.join(FLOWS)}"
+        )
+    theirs = {"flow": spec["kind"], "flow_prediction": prediction_of(spec)}
+    theirs |= {k: spec[k] for k in ("horizon_steps", "cond_steps", "obs_dim", "act_dim")}
+    for key, ours in expected.items():
+        if ours not in (theirs[key], "auto"):
+            raise UserError(
+                f"{key} = {ours!r} does not match the --init checkpoint's {theirs[key]!r} ({path})"
+            )
+    return ChunkPolicy.from_state(state, device)
+
+
 def prediction_of(spec: dict) -> str:
     """What a flow spec's network outputs; specs written before the option hold velocity-predicting flows."""
     return spec.get("flow_kwargs", {}).get("prediction", "velocity")
@@ -110,7 +157,7 @@ def build_model(spec: dict, device) -> nn.Module:
         kwargs = {**spec.get("flow_kwargs", {}), "prediction": prediction_of(spec)}
         return FLOWS[kind](net, device, h, a, **kwargs)
     if kind == "onestep":
-        return OneStepPolicyNet(cond_dim, h, a, hidden, activation).to(device)
+        return OneStepPolicyNet(cond_dim, h, a, hidden=hidden, activation=activation).to(device)
     if kind in ("mlp", "categorical"):
         n_actions = spec.get("n_actions") if kind == "categorical" else None
         return ChunkPolicyNet(cond_dim, h, a, hidden, activation, n_actions).to(device)

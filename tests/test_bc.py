@@ -52,7 +52,7 @@ def quick(tmp_path, name, **kw) -> BCConfig:
 
 @pytest.mark.parametrize("flow", ["reflow", "meanflow", "mlp"])
 def test_bc_writes_the_contract_and_checkpoint_round_trips(minari_root, tmp_path, flow):
-    path = train(quick(tmp_path, flow, flow=flow), progress=False)
+    path = train(quick(tmp_path, flow, model=flow), progress=False)
     out = path.parent
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.pt", "train.csv"]
     log = pd.read_csv(out / "train.csv")
@@ -71,26 +71,28 @@ def test_bc_writes_the_contract_and_checkpoint_round_trips(minari_root, tmp_path
     ckpt = load_checkpoint(path)
     assert ckpt["stage"] == "bc" and ckpt["epoch"] == 2 and ckpt["dataset"]["env_id"] == "Pusher-v5"
     # save → load gives identical actions for the same noise
-    policy = ChunkPolicy.from_state(ckpt["policy"], "cpu")
-    again = ChunkPolicy.from_state(load_checkpoint(path)["policy"], "cpu")
+    name = "mlp" if flow == "mlp" else "flow"
+    assert list(ckpt["policies"]) == [name]
+    policy = ChunkPolicy.from_state(ckpt["policies"][name], "cpu")
+    again = ChunkPolicy.from_state(load_checkpoint(path)["policies"][name], "cpu")
     obs = np.random.default_rng(0).normal(size=(5, 1, 23))
     a = policy.act(obs, 3, torch.Generator().manual_seed(1))
     b = again.act(obs, 3, torch.Generator().manual_seed(1))
     assert a.shape == (5, 4, 7) and np.array_equal(a, b) and np.abs(a).max() <= 2.0
     if flow != "mlp":
-        assert ckpt["policy"]["spec"]["flow_kwargs"]["prediction"] == "data"  # the default
+        assert ckpt["policies"]["flow"]["spec"]["flow_kwargs"]["prediction"] == "data"  # the default
         assert policy.model.prediction == "data"
 
 
 def test_flow_prediction_reaches_the_checkpoint_and_old_specs_load_as_velocity(minari_root, tmp_path):
-    path = train(quick(tmp_path, "v", flow="meanflow", flow_prediction="velocity", epochs=1), progress=False)
-    state = load_checkpoint(path)["policy"]
+    path = train(quick(tmp_path, "v", model="meanflow", flow_prediction="velocity", epochs=1), progress=False)
+    state = load_checkpoint(path)["policies"]["flow"]
     assert state["spec"]["flow_kwargs"]["prediction"] == "velocity"
     assert ChunkPolicy.from_state(state, "cpu").model.prediction == "velocity"
     # a checkpoint written before the option existed holds a velocity-predicting flow
     del state["spec"]["flow_kwargs"]["prediction"]
     assert ChunkPolicy.from_state(state, "cpu").model.prediction == "velocity"
-    paper = BCConfig(flow="meanflow", meanflow_recipe="paper").flow_kwargs("meanflow")
+    paper = BCConfig(model="meanflow", meanflow_recipe="paper").flow_kwargs("meanflow")
     assert (paper["tr_sampler"], paper["ratio_r_neq_t"], paper["adaptive_p"]) == ("logit_normal", 0.25, 1.0)
 
 
@@ -99,7 +101,8 @@ def test_resume_continues_exactly_where_it_stopped(minari_root, tmp_path):
     part = quick(tmp_path, "resumed", lr_schedule="constant", epochs=1)
     train(part, progress=False)
     resumed = train(quick(tmp_path, "resumed", lr_schedule="constant", epochs=2), progress=False)
-    w1, w2 = load_checkpoint(straight)["policy"]["model"], load_checkpoint(resumed)["policy"]["model"]
+    w1 = load_checkpoint(straight)["policies"]["flow"]["model"]
+    w2 = load_checkpoint(resumed)["policies"]["flow"]["model"]
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert pd.read_csv(resumed.parent / "train.csv")["step"].is_monotonic_increasing
     # a finished run re-run is a no-op; another config in the same directory is refused
@@ -134,7 +137,7 @@ def cartpole_bc_eval(out: Path, seed: int, threads: int = 1) -> tuple[Path, pd.D
 
 def test_discrete_actions_get_a_categorical_policy_that_learns(minari_root, tmp_path):
     path, rows = cartpole_bc_eval(tmp_path, seed=0)
-    assert load_checkpoint(path)["policy"]["spec"]["kind"] == "categorical"
+    assert load_checkpoint(path)["policies"]["categorical"]["spec"]["kind"] == "categorical"
     assert (rows["policy"] == "categorical").all() and rows["inference_steps"].unique().tolist() == [1]
     # measured 474.5–500 (mean of the 4 episodes) over seeds 0–5, 1 and 2 threads; a uniform-random
     # policy averages ~22, and one episode that fails at once still leaves the mean above 370
@@ -142,7 +145,7 @@ def test_discrete_actions_get_a_categorical_policy_that_learns(minari_root, tmp_
 
 
 def test_eval_cli_sweeps_steps_deterministically(minari_root, tmp_path):
-    path = train(quick(tmp_path, "mf", flow="meanflow", epochs=1), progress=False)
+    path = train(quick(tmp_path, "mf", model="meanflow", epochs=1), progress=False)
     args = [
         "eval",
         "--checkpoint",

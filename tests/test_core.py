@@ -83,7 +83,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         from_dict(BCConfig, {"epochs": -1})
     with pytest.raises(UserError, match="'lr' has value 'fast'"):
         from_dict(BCConfig, {"lr": "fast"})
-    with pytest.raises(UserError, match="flow 'diffusion'"):
+    with pytest.raises(UserError, match="model 'diffusion'"):
         from_dict(BCConfig, {"flow": "diffusion"})
     cfg = from_dict(BCConfig, {"hidden": [64, 64], "lr": 1})
     assert cfg.hidden == (64, 64) and cfg.lr == 1.0

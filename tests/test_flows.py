@@ -7,7 +7,7 @@ from scipy.stats import wasserstein_distance
 from torch import nn
 
 from myreinflow import MeanFlow, ReFlow
-from myreinflow.flows import FlowPolicy
+from myreinflow.flows import FlowModel
 from myreinflow.nets import FlowNet
 
 M, S = 1.5, 0.5  # 1-D Gaussian data N(M, S²); noise N(0, 1) at t = 1
@@ -39,7 +39,7 @@ class OutputOf(nn.Module):
 
     def __init__(self, velocity: nn.Module, prediction: str):
         super().__init__()
-        self.velocity, self.param = velocity, FlowPolicy(nn.Identity(), "cpu", 1, 1, prediction)
+        self.velocity, self.param = velocity, FlowModel(nn.Identity(), "cpu", 1, 1, prediction)
 
     def forward(self, z, r, t, obs):
         return self.param.output_for(self.velocity(z, r, t, obs), z, t)

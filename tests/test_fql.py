@@ -6,14 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from myreinflow.algos.bc import BCConfig, policy_spec
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.cli import main
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.nets import EnsembleMLP
-from myreinflow.policy import build_model
+from myreinflow.policy import FlowOptions, build_model, policy_spec
 
 
 def _normalizer(obs_dim: int, act_dim: int) -> Normalizer:
@@ -103,9 +102,7 @@ def test_ensemble_mlp_equals_separate_mlps():
 
 
 def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, **fql_kw):
-    spec = policy_spec(
-        BCConfig(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64)), obs_dim, act_dim, None
-    )
+    spec = policy_spec(flow_kind, obs_dim, act_dim, horizon, 1, FlowOptions(hidden=(64, 64)))
     cfg = FQLConfig(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
     return FQLAgent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
 
@@ -300,12 +297,13 @@ def test_fql_from_a_bc_checkpoint_and_bad_input(minari_root, tmp_path, capsys):
     out = tmp_path / "fql"
     assert main(_fql_args(out, "--init", str(bc / "model.pt"))) == 0
     ckpt = load_checkpoint(out / "model.pt")
-    assert ckpt["policy"]["spec"]["kind"] == "meanflow" and ckpt["config"]["flow"] == "auto"
-    assert ckpt["policy"]["spec"]["flow_kwargs"]["prediction"] == "data"  # the BC default, carried over
+    flow = ckpt["policies"]["flow"]
+    assert flow["spec"]["kind"] == "meanflow" and ckpt["config"]["flow"] == "auto"
+    assert flow["spec"]["flow_kwargs"]["prediction"] == "data"  # the BC default, carried over
     # the BC normaliser travels with the flow
-    bc_norm = load_checkpoint(bc / "model.pt")["policy"]["normalizer"]
+    bc_norm = load_checkpoint(bc / "model.pt")["policies"]["flow"]["normalizer"]
     for key, value in bc_norm.items():
-        assert torch.equal(torch.as_tensor(value), torch.as_tensor(ckpt["policy"]["normalizer"][key])), key
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(flow["normalizer"][key])), key
 
     capsys.readouterr()
     cases = {

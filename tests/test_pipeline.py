@@ -86,26 +86,25 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
     workflow_copy(tiny_run, changed, name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("eval_bc") == 3 and jobs.get("eval_fql") == 2
+    assert jobs.get("eval") == 3 + 2  # every BC and FQL checkpoint, one job each
     assert set(jobs) == {
-        "eval_bc",
-        "eval_fql",
+        "eval",
         "summary_eval",
-        "figure_return",
-        "figure_latency",
-        "figure_fql",
+        "figure",
         "all",
     }
+    assert jobs["figure"] == 3  # return_vs_steps, latency_vs_steps, bc_to_fql
     # while a training hyperparameter re-trains exactly the runs it belongs to (here: MeanFlow)
     bc = {**TINY["bc"], "meanflow": {"adaptive_p": 0.75}}
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("bc") == 1 and jobs.get("eval_bc") == 1 and jobs.get("fql") == 1 and "data" not in jobs
+    assert jobs.get("bc") == 1 and jobs.get("eval") == 2 and jobs.get("fql") == 1
+    assert "data" not in jobs and "dataset_card" not in jobs
     # the 2D study is independent of the offline-RL runs
-    toy = {**TINY["toy2d"], "epochs": 30}
+    toy = {**TINY["toy2d"], "steps": 30}
     workflow_copy(tiny_run, tiny_config(minari_root, toy2d=toy), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert set(jobs) == {"toy2d", "summary_toy2d", "figure_toy2d", "all"}
+    assert set(jobs) == {"toy2d", "summary_toy2d", "figure", "all"} and jobs["figure"] == 1
     # how jobs run (device, threads, logging) is not what they compute: nothing to re-run
     how = tiny_config(minari_root, device="cpu", threads={"train": 2}, wandb={"mode": "offline"})
     workflow_copy(tiny_run, how, name="changed.yaml")
@@ -120,16 +119,23 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
     finally:
         shutil.move(tmp_path / "model.pt", model)
     # its evaluation, the FQL run that starts from it and that run's evaluation; nothing else trains
-    assert (
-        jobs.get("bc") == 1
-        and jobs.get("eval_bc") == 1
-        and jobs.get("fql") == 1
-        and jobs.get("eval_fql") == 1
-    )
-    assert "data" not in jobs and "toy2d" not in jobs
-    assert set(jobs) <= {"bc", "eval_bc", "fql", "eval_fql", "summary_eval", "summary_train", "all"} | {
-        r for r in jobs if r.startswith("figure_")
-    }
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 1 and jobs.get("eval") == 2
+    assert "data" not in jobs and "dataset_card" not in jobs and "toy2d" not in jobs
+    assert set(jobs) <= {"bc", "fql", "eval", "summary_eval", "summary_train", "figure", "all"}
+    assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
+
+
+def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, minari_root, tmp_path):
+    dataset = minari_root / TINY["datasets"][0]["id"]
+    shutil.move(dataset, tmp_path / "dataset")
+    try:
+        jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
+    finally:
+        shutil.move(tmp_path / "dataset", dataset)
+    # got again, described again, and every run trained on it (3 BC, 2 FQL) trained and evaluated again
+    assert jobs.get("data") == 1 and jobs.get("dataset_card") == 1
+    assert jobs.get("bc") == 3 and jobs.get("fql") == 2 and jobs.get("eval") == 5
+    assert "toy2d" not in jobs
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
 
@@ -142,6 +148,15 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
         ({"bc": {"meanflow": {"adaptive_p": "high"}}}, "adaptive_p"),
         ({"stages": ["bc", "ppo"]}, "stages"),
         ({"colour": "blue"}, "colour"),
+        (  # one Minari dataset, got two ways
+            {
+                "datasets": [
+                    {"name": "a", "id": "myreinflow/pusher/tiny-v0", "source": "generate"},
+                    {"name": "b", "id": "myreinflow/pusher/tiny-v0", "source": "minari"},
+                ]
+            },
+            "two sources",
+        ),
     ],
 )
 def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, minari_root, change, named):
@@ -192,8 +207,9 @@ def test_config_files_are_valid():
         assert proc.returncode == 0, f"{config.name}: {proc.stderr[-2000:]}"
 
 
-PIPELINE_SET = {"dataset", "source", "flow", "seed", "threads", "out", "device", "wandb_mode"}
-PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "inference_steps", "init"}
+PIPELINE_SET = {"dataset", "source", "model", "flow", "seed", "threads", "out", "device", "wandb_mode"}
+PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "steps", "inference_steps"}
+PIPELINE_SET |= {"init"}
 
 
 def _bc_config():
@@ -225,7 +241,7 @@ def test_schema_hyperparameters_match_the_cli_config(options, config):
 
     cls, keep = config()
     json_types = {int: "integer", float: "number", str: "string", bool: "boolean"}
-    options = SCHEMA["$defs"][options]["properties"]
+    options = {k: v for k, v in SCHEMA["$defs"][options]["properties"].items() if not v.get("deprecated")}
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in PIPELINE_SET - keep}
     assert sorted(options) == sorted(fields)
     for name, field in fields.items():

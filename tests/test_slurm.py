@@ -26,10 +26,8 @@ pytestmark = pytest.mark.slurm
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 # what the profile must send where: training, evaluation and the 2D study to a GPU, the rest to CPUs
-GPU_RULES = {"bc", "fql", "eval_bc", "eval_fql", "toy2d"}
-CPU_RULES = {"data", "summary_eval", "summary_train", "summary_toy2d"} | {
-    f"figure_{name}" for name in ("return", "latency", "fql", "curves", "toy2d")
-}
+GPU_RULES = {"bc", "fql", "eval", "toy2d"}
+CPU_RULES = {"data", "dataset_card", "summary_eval", "summary_train", "summary_toy2d", "figure"}
 
 
 def slurm_installed() -> str | None:

@@ -22,6 +22,7 @@ from myreinflow.toy2d.metrics import (
     sliced_wasserstein,
     wasserstein2,
 )
+from myreinflow.tracking import Tracker
 
 SHIFT = torch.tensor([0.3, -0.4])  # |δ| = 0.5
 
@@ -99,7 +100,7 @@ def checkerboard_statistics(tmp_path, seed=0) -> dict:
     """Sliced W1 to the checkerboard at a test budget (~20 s on one free core) for one training seed:
     MeanFlow and ReFlow at 1 step, ReFlow at 32 steps, the 2-RF at 1 step, and raw noise."""
     cfg = Toy2DConfig(
-        epochs=3000,
+        steps=3000,
         batch_size=128,
         hidden=(64, 64, 64),
         lr=3e-3,
@@ -107,7 +108,7 @@ def checkerboard_statistics(tmp_path, seed=0) -> dict:
         ratio_r_neq_t=0.5,  # at this budget 75 % r != t (the default) is not yet ahead: 0.12 vs 0.069
         rectified_couplings=10_000,
         rectified_steps=32,
-        rectified_epochs=1000,
+        rectified_train_steps=1000,
         seed=seed,
         device="cpu",
         no_wandb=True,
@@ -180,14 +181,14 @@ def test_cli_writes_the_contract_and_a_finished_run_is_a_no_op(tmp_path, capsys)
 
 def test_interrupted_training_resumes_exactly(tmp_path, monkeypatch, capsys):
     assert main(tiny(tmp_path, flows=["meanflow"], out=str(tmp_path / "straight"))) == 0
-    log = study.Tracker.log
+    log = Tracker.log
 
     def stop_at_30(self, metrics, step, epoch=None):
         if step == 30:
             raise KeyboardInterrupt
         log(self, metrics, step, epoch)
 
-    monkeypatch.setattr(study.Tracker, "log", stop_at_30)
+    monkeypatch.setattr(Tracker, "log", stop_at_30)
     assert main(tiny(tmp_path, flows=["meanflow"])) == 130  # checkpointed at step 20
     monkeypatch.undo()
     assert main(tiny(tmp_path, flows=["meanflow"])) == 0
@@ -220,7 +221,7 @@ def test_bad_input_gets_one_clear_line(tmp_path):
     "args, needle",
     [
         (["--inference_steps", "0", "4"], "inference_steps = (0, 4) is not allowed; it must be >= 1"),
-        (["--epochs", "0"], "epochs = 0 is not allowed; it must be >= 1"),
+        (["--epochs", "0"], "steps = 0 is not allowed; it must be >= 1"),  # --epochs: the old name
         (["--flows", "reflow", "reflow"], "flows = ('reflow', 'reflow') is not allowed"),
         (["--config", "{yaml}"], "flows 'diffusion' is not one of reflow, meanflow, rectified"),
     ],

@@ -1,7 +1,9 @@
 """Seaborn figures of a study, each from one summary CSV: one function per figure, one PNG each.
 
-Colours are fixed per flow across every figure; baselines (MLP BC, FQL's one-step policy) are
-horizontal reference lines, since they have no inference steps to sweep.
+Every figure is a seaborn grid (`FacetGrid`, `relplot`) faceted by row and column. Legend entries are
+named through the data (a `label` column), so seaborn makes the legend. Colours are fixed per flow across
+every figure; baselines (MLP BC, FQL's one-step policy) are horizontal reference lines, since they have
+no inference steps to sweep.
 """
 
 from __future__ import annotations
@@ -31,7 +33,22 @@ METRIC_LABELS = {
     "return": "return",
     "latency_ms": "latency per action chunk (ms)",
 }
+SCORE_METRICS = ("normalized_score", "final_distance")  # the rows of the return and BC → FQL figures
 STEPS_LABEL = "inference steps (NFE, log scale)"
+# the columns of table.csv that its figures read
+SUMMARY_COLUMNS = (
+    "stage",
+    "dataset",
+    "flow",
+    "policy",
+    "inference_steps",
+    "metric",
+    "mean",
+    "ci_low",
+    "ci_high",
+)
+# a solid line is swept over the inference steps; dashed and dotted ones are reference levels
+POLICY_STYLES = {"flow": "-", "onestep": "--", "mlp": ":"}
 
 
 def color(flow: str):
@@ -46,69 +63,6 @@ def _theme() -> None:
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
 
 
-def _grid(rows: int, cols: int, width: float, height: float):
-    """Panels sharing the y axis along each row (one metric per row)."""
-    return plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False, sharey="row")
-
-
-def _finish(fig, axes, out: str | Path, title: str, ncol: int = 4) -> None:
-    """Title above the panels, one legend below them, then save."""
-    fig.suptitle(title, y=1.04)
-    fig.tight_layout()
-    _legend(fig, axes, ncol)
-    _save(fig, out)
-
-
-def _save(fig, out: str | Path) -> None:
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
-
-
-def _legend(fig, axes, ncol: int = 4) -> None:
-    """One legend for the figure, below the panels, without duplicate labels."""
-    handles = {}
-    for ax in np.ravel(axes):
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in ("flow", "policy", "dataset"):  # seaborn's legend subtitles
-                handles.setdefault(lab, h)
-    if handles:
-        fig.legend(handles.values(), handles.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol)
-
-
-def _flow_lines(ax, data: pd.DataFrame, x: str, y: str, **kw) -> None:
-    """One seaborn line per flow in the flow's colour (`kw`: marker, errorbar, style, ...)."""
-    palette = {f: color(f) for f in data["flow"].unique()}
-    sns.lineplot(data=data, x=x, y=y, hue="flow", palette=palette, ax=ax, **kw)
-
-
-def _relabel(ax, suffix: str = "") -> None:
-    """Seaborn labels its lines by flow key: show flow names instead, in the figure legend only."""
-    for handle in ax.get_legend_handles_labels()[0]:
-        key = handle.get_label()
-        if key in FLOW_LABELS:
-            handle.set_label(label(key) + suffix)
-    if ax.get_legend():
-        ax.get_legend().remove()
-
-
-def _steps_axis(ax, steps) -> None:
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(steps)
-    ax.set_xticklabels([str(s) for s in steps])
-    ax.minorticks_off()
-
-
-def _reference(ax, rows: pd.DataFrame, color, style: str, text: str) -> None:
-    """A horizontal line with its CI band: a policy without inference steps."""
-    if not len(rows):
-        return
-    row = rows.iloc[0]
-    ax.axhline(row["mean"], color=color, ls=style, lw=1.6, label=text)
-    if np.isfinite(row["ci_low"]):
-        ax.axhspan(row["ci_low"], row["ci_high"], color=color, alpha=0.12, lw=0)
-
-
 def _check(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in frame]
     if missing:
@@ -117,41 +71,133 @@ def _check(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
         raise UserError(f"{what} has no rows")
 
 
-def plot_return(table: pd.DataFrame, out: str | Path) -> None:
-    """Normalized score and task metric vs inference steps; columns: dataset × stage."""
-    _check(table, ("stage", "dataset", "flow", "policy", "inference_steps", "metric", "mean"), "table")
-    _theme()
-    metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
-    stages = [s for s in STAGE_LABELS if s in set(table["stage"])]
-    panels = [(d, s) for d in sorted(table["dataset"].unique()) for s in stages]
-    panels = [(d, s) for d, s in panels if ((table["dataset"] == d) & (table["stage"] == s)).any()]
-    steps = sorted(table.loc[table["policy"] == "flow", "inference_steps"].unique())
-    fig, axes = _grid(len(metrics), len(panels), 3.8, 3.2)
-    for j, (dataset, stage) in enumerate(panels):
-        for i, metric in enumerate(metrics):
-            ax = axes[i, j]
-            rows = table[(table["dataset"] == dataset) & (table["metric"] == metric)]
-            mine = rows[rows["stage"] == stage]
-            for flow, r in mine[mine["policy"] == "flow"].groupby("flow", sort=False):
-                r = r.sort_values("inference_steps")
-                c = color(flow)
-                ax.plot(r["inference_steps"], r["mean"], marker="o", color=c, label=f"{label(flow)} flow")
-                ax.fill_between(r["inference_steps"], r["ci_low"], r["ci_high"], color=c, alpha=0.2, lw=0)
-            for flow, r in mine[mine["policy"] == "onestep"].groupby("flow", sort=False):
-                _reference(ax, r, color(flow), "--", f"FQL one-step policy (from {label(flow)})")
-            mlp = rows[(rows["stage"] == "bc") & (rows["flow"] == "mlp")]
-            _reference(ax, mlp, color("mlp"), ":", "MLP BC (reference)")
-            _steps_axis(ax, steps)
-            if i == 0:
-                ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
-            ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
-            ax.set_xlabel(STEPS_LABEL if i == len(metrics) - 1 else "")
-    _finish(
-        fig,
-        axes,
-        out,
-        "Return vs inference steps: ReFlow vs MeanFlow\nmean over evaluation episodes with 95 % bootstrap CI",
+def _present(order, values) -> list:
+    """The items of `order` found in `values`, in that order: facets only where there is data."""
+    values = set(values)
+    return [v for v in order if v in values]
+
+
+def _score_metrics(table: pd.DataFrame) -> list[str]:
+    metrics = _present(SCORE_METRICS, table["metric"])
+    if not metrics:
+        raise UserError(f"table has no {' or '.join(SCORE_METRICS)} rows")
+    return metrics
+
+
+def _labelled(frame: pd.DataFrame, mlp: str = "MLP BC (reference)") -> pd.DataFrame:
+    """Each row's legend entry (`label`), colour and line style, from its flow and policy."""
+    names = frame["flow"].map(label)
+    text = np.where(frame["policy"] == "onestep", "FQL one-step policy (from " + names + ")", names + " flow")
+    return frame.assign(
+        label=np.where(frame["flow"] == "mlp", mlp, text),
+        color=frame["flow"].map(color),
+        ls=frame["policy"].map(POLICY_STYLES).fillna("-"),
     )
+
+
+def _hue(data: pd.DataFrame, order: tuple[str, ...] = tuple(FLOW_LABELS)) -> dict:
+    """FacetGrid's hue arguments from the `label`, `color` and `ls` columns: one level per legend entry,
+    lines over the steps first, then reference levels, each in flow `order`. The line style reaches the
+    drawing functions as their `ls` argument."""
+    levels = data.drop_duplicates("label")
+    rank = levels["flow"].map({f: i for i, f in enumerate(order)}).fillna(len(order))
+    levels = levels.assign(rank=rank + len(order) * (levels["ls"] != "-")).sort_values("rank", kind="stable")
+    return dict(
+        hue="label",
+        hue_order=list(levels["label"]),
+        palette=dict(zip(levels["label"], levels["color"], strict=True)),
+        hue_kws={"ls": list(levels["ls"])},
+    )
+
+
+def _panels(frame: pd.DataFrame) -> pd.DataFrame:
+    """The (dataset, stage) pairs of a frame in figure order, with their titles ('dataset · stage')."""
+    pairs = frame.loc[frame["stage"].isin(list(STAGE_LABELS)), ["dataset", "stage"]].drop_duplicates()
+    pairs = pairs.assign(rank=pairs["stage"].map(list(STAGE_LABELS).index)).sort_values(["dataset", "rank"])
+    return pairs.assign(panel=pairs["dataset"].astype(str) + " · " + pairs["stage"].map(STAGE_LABELS))
+
+
+def _reference(ax, y: float, band, color, ls: str, text: str) -> None:
+    """A horizontal line, with its CI band where known: a policy or level without inference steps."""
+    ax.axhline(y, color=color, ls=ls, lw=1.6, label=text)
+    if band is not None and np.isfinite(band).all():
+        ax.axhspan(*band, color=color, alpha=0.12, lw=0)
+
+
+def _estimate(data: pd.DataFrame, x: str, color, label: str, ls: str) -> None:
+    """One policy in one panel from summary-table rows (mean, 95 % CI): a line with its band along the
+    steps, or a reference line and band across the panel."""
+    ax = plt.gca()
+    if ls != "-":
+        row = data.iloc[0]
+        _reference(ax, row["mean"], (row["ci_low"], row["ci_high"]), color, ls, label)
+        return
+    data = data.sort_values(x)
+    ax.plot(data[x], data["mean"], marker="o", color=color, label=label)
+    ax.fill_between(data[x], data["ci_low"], data["ci_high"], color=color, alpha=0.2, lw=0)
+
+
+def _aggregate(data: pd.DataFrame, x: str, y: str, color, label: str, ls: str, errorbar=None) -> None:
+    """One flow or reference level in one panel from raw rows: seaborn's mean line with its `errorbar`
+    band along the steps, or the mean of a reference level as a horizontal line."""
+    if ls != "-":
+        _reference(plt.gca(), data[y].mean(), None, color, ls, label)
+        return
+    sns.lineplot(data=data, x=x, y=y, color=color, label=label, marker="o", errorbar=errorbar, ax=plt.gca())
+
+
+def _steps_axis(g: sns.FacetGrid, steps) -> None:
+    for ax in g.axes.flat:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(steps, [str(s) for s in steps])
+        ax.minorticks_off()
+
+
+def _label_rows(g: sns.FacetGrid, xlabel: str, names: dict) -> None:
+    """Column titles on top, one y label per row (its metric) on the left, the x label at the bottom."""
+    g.set_titles(col_template="{col_name}", row_template="")
+    g.set_xlabels(xlabel)
+    for ax, row in zip(g.axes[:, 0], g.row_names, strict=True):
+        ax.set_ylabel(names.get(row, row))
+
+
+def _save(g: sns.FacetGrid, out: str | Path, title: str) -> None:
+    g.figure.suptitle(title, y=1.0, va="bottom")  # above the grid; the tight bounding box keeps it
+    with atomic_path(out) as tmp:
+        g.figure.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(g.figure)
+
+
+def plot_return(table: pd.DataFrame, out: str | Path) -> None:
+    """Normalized score and task metric vs inference steps; rows: metrics, columns: dataset × stage."""
+    _check(table, SUMMARY_COLUMNS, "table")
+    metrics = _score_metrics(table)
+    _theme()
+    rows = _labelled(table[table["metric"].isin(metrics)])
+    panels = _panels(table)
+    # each panel shows its own stage's policies and, as the reference, its dataset's MLP BC baseline
+    data = panels.merge(rows, on="dataset", suffixes=("", "_of_row"))
+    data = data[(data["stage"] == data["stage_of_row"]) | (data["flow"] == "mlp")]
+    g = sns.FacetGrid(
+        data,
+        row="metric",
+        col="panel",
+        row_order=metrics,
+        col_order=list(panels["panel"]),
+        sharey="row",
+        margin_titles=True,
+        height=3.2,
+        aspect=1.2,
+        **_hue(data),
+    )
+    g.map_dataframe(_estimate, x="inference_steps")
+    _steps_axis(g, sorted(rows.loc[rows["policy"] == "flow", "inference_steps"].unique()))
+    _label_rows(g, STEPS_LABEL, METRIC_LABELS)
+    g.add_legend(title="policy")
+    title = (
+        "Return vs inference steps: ReFlow vs MeanFlow\nmean over evaluation episodes with 95 % bootstrap CI"
+    )
+    _save(g, out, title)
 
 
 def plot_latency(evals: pd.DataFrame, out: str | Path) -> None:
@@ -161,164 +207,163 @@ def plot_latency(evals: pd.DataFrame, out: str | Path) -> None:
     _theme()
     # latency is measured per batch of vectorised envs: one value per rollout, repeated on its episodes
     runs = evals.groupby(list(keys), as_index=False)["latency_ms"].mean()
-    stages = [s for s in STAGE_LABELS if s in set(runs["stage"])]
-    steps = sorted(runs.loc[runs["policy"] == "flow", "inference_steps"].unique())
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.6 * len(stages), 3.6), squeeze=False, sharey=True)
-    for ax, stage in zip(axes[0], stages, strict=True):
-        mine = runs[runs["stage"] == stage]
-        flows = mine[mine["policy"] == "flow"]
-        _flow_lines(ax, flows, "inference_steps", "latency_ms", marker="o", errorbar=("pi", 100))
-        for flow, r in mine[mine["policy"] != "flow"].groupby("flow"):
-            what = "MLP BC" if flow == "mlp" else f"FQL one-step policy (from {label(flow)})"
-            style = ":" if flow == "mlp" else "--"
-            ax.axhline(r["latency_ms"].mean(), color=color(flow), ls=style, label=what)
-        _relabel(ax, " flow")
-        ax.set_ylim(0, None)
-        _steps_axis(ax, steps)
-        ax.set_title(f"{STAGE_LABELS[stage]} policies")
-        ax.set_xlabel(STEPS_LABEL)
-        ax.set_ylabel(METRIC_LABELS["latency_ms"])
-    _finish(
-        fig,
-        axes,
-        out,
+    runs = _labelled(runs[runs["stage"].isin(list(STAGE_LABELS))], mlp="MLP BC")
+    runs["panel"] = runs["stage"].map(STAGE_LABELS) + " policies"
+    panels = [f"{s} policies" for s in _present(STAGE_LABELS.values(), runs["stage"].map(STAGE_LABELS))]
+    g = sns.FacetGrid(runs, col="panel", col_order=panels, sharey=True, height=3.6, aspect=1.3, **_hue(runs))
+    # line: mean over datasets and seeds, band: their whole range
+    g.map_dataframe(_aggregate, x="inference_steps", y="latency_ms", errorbar=("pi", 100))
+    g.set(ylim=(0, None))  # after drawing, so the shared axis keeps every panel's data
+    _steps_axis(g, sorted(runs.loc[runs["policy"] == "flow", "inference_steps"].unique()))
+    g.set_titles(col_template="{col_name}")
+    g.set_axis_labels(STEPS_LABEL, METRIC_LABELS["latency_ms"])
+    g.add_legend(title="policy")
+    title = (
         "Policy latency per action chunk (one call for the whole batch of vectorised envs)\n"
-        "line: mean over datasets and seeds, band: their range",
-        ncol=3,
+        "line: mean over datasets and seeds, band: their range"
     )
+    _save(g, out, title)
 
 
 VARIANTS = {("bc", "flow"): "BC flow", ("fql", "flow"): "FQL flow", ("fql", "onestep"): "FQL one-step"}
+DODGE = 0.22  # x distance between the flows of one variant: room for their K labels side by side
+
+
+def _points(data: pd.DataFrame, color, label: str, ls: str) -> None:
+    """One flow's BC → FQL path in one panel (points with 95 % CI bars, joined), or the MLP reference."""
+    ax = plt.gca()
+    if ls != "-":
+        row = data.iloc[0]
+        _reference(ax, row["mean"], (row["ci_low"], row["ci_high"]), color, ls, label)
+        return
+    data = data.sort_values("x")
+    err = [(data["mean"] - data["ci_low"]).clip(lower=0), (data["ci_high"] - data["mean"]).clip(lower=0)]
+    ax.errorbar(data["x"], data["mean"], yerr=err, fmt="-o", color=color, lw=1.2, capsize=3, label=label)
+
+
+def _k_labels(g: sns.FacetGrid, points: pd.DataFrame) -> None:
+    """Each point's K as a minor tick label right under it, in its flow's colour, with the variant names
+    one line lower: labels on their own dodged x positions cannot overlap, unlike annotations."""
+    g.set(xticks=range(len(VARIANTS)), xticklabels=list(VARIANTS.values()), xlim=(-0.5, len(VARIANTS) - 0.5))
+    g.tick_params(axis="x", which="major", pad=14)
+    for dataset, ax in zip(g.col_names, g.axes[-1], strict=True):
+        ticks = points[points["dataset"] == dataset].drop_duplicates("x").sort_values("x")
+        ax.xaxis.remove_overlapping_locs = False  # a middle flow's K sits right on its variant's tick
+        ax.set_xticks(ticks["x"], [f"{k}" for k in ticks["inference_steps"]], minor=True, fontsize=8)
+        for text, c in zip(ax.get_xticklabels(minor=True), ticks["color"], strict=True):
+            text.set_color(c)
 
 
 def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
     """BC → FQL: each flow's BC policy, its FQL-fine-tuned flow and FQL's one-step policy, as points
-    with CIs joined per flow; columns: datasets with an FQL stage."""
-    _check(table, ("stage", "dataset", "flow", "policy", "inference_steps", "metric", "mean"), "table")
+    with CIs joined per flow; rows: metrics, columns: datasets with an FQL stage."""
+    _check(table, SUMMARY_COLUMNS, "table")
     if "fql" not in set(table["stage"]):
         raise UserError("table has no fql rows; the BC → FQL figure needs the fql stage")
     _theme()
-    best = best_steps(table).set_index(["stage", "policy", "dataset", "flow"])["inference_steps"]
-    rows = table.set_index(["stage", "policy", "dataset", "flow", "inference_steps", "metric"])
-    metrics = [m for m in ("normalized_score", "final_distance") if m in set(table["metric"])]
-    datasets = sorted(table.loc[table["stage"] == "fql", "dataset"].unique())
-    flows = [f for f in FLOW_LABELS if f in set(table.loc[table["stage"] == "fql", "flow"])]
-    fig, axes = _grid(len(metrics), len(datasets), 4.8, 3.4)
-    for j, dataset in enumerate(datasets):
-        for i, metric in enumerate(metrics):
-            ax = axes[i, j]
-            for f, flow in enumerate(flows):
-                xs, points = [], []
-                for x, (stage, policy) in enumerate(VARIANTS):
-                    if (stage, policy, dataset, flow) not in best.index:
-                        continue
-                    k = int(best[(stage, policy, dataset, flow)])
-                    xs.append(x + 0.12 * (f - (len(flows) - 1) / 2))  # dodge the flows
-                    points.append((k, policy, rows.loc[(stage, policy, dataset, flow, k, metric)]))
-                means = [p[2]["mean"] for p in points]
-                ax.plot(xs, means, color=color(flow), lw=1, alpha=0.6)
-                for x, (k, policy, row) in zip(xs, points, strict=True):
-                    err = [[row["mean"] - row["ci_low"]], [row["ci_high"] - row["mean"]]]
-                    ax.errorbar(
-                        x, row["mean"], yerr=err, fmt="o", color=color(flow), capsize=3, label=label(flow)
-                    )
-                    text = f"K={k}" if policy == "flow" else "1 step"
-                    ax.annotate(
-                        text, (x, row["mean"]), xytext=(5, -3), textcoords="offset points", fontsize=7
-                    )
-            mlp = table[
-                (table["stage"] == "bc")
-                & (table["flow"] == "mlp")
-                & (table["dataset"] == dataset)
-                & (table["metric"] == metric)
-            ]
-            _reference(ax, mlp, color("mlp"), ":", "MLP BC (reference)")
-            ax.set_xticks(range(len(VARIANTS)))
-            ax.set_xticklabels(VARIANTS.values())
-            ax.set_xlim(-0.5, len(VARIANTS) - 0.5)
-            if i == 0:
-                ax.set_title(dataset)
-            ax.set_ylabel(METRIC_LABELS.get(metric, metric) if j == 0 else "")
-    _finish(
-        fig,
-        axes,
-        out,
-        "BC → FQL per dataset and flow: mean and 95 % bootstrap CI\n"
-        "flows at their best inference steps K (annotated; chosen by normalized score)",
-        ncol=len(flows) + 1,
+    keys = ["stage", "policy", "dataset", "flow", "inference_steps"]
+    fql = table[table["stage"] == "fql"]
+    datasets, flows = sorted(fql["dataset"].unique()), _present(FLOW_LABELS, fql["flow"])
+    metrics = _score_metrics(table)
+    # every policy at its best steps K, chosen by normalized score, and shown with both metrics at that K
+    variants = pd.DataFrame([(*v, i) for i, v in enumerate(VARIANTS)], columns=["stage", "policy", "variant"])
+    best = best_steps(table)[keys].merge(variants, on=["stage", "policy"])
+    best = best[best["dataset"].isin(datasets) & best["flow"].isin(flows)]
+    points = best.merge(table[table["metric"].isin(metrics)], on=keys)
+    dodge = DODGE * (points["flow"].map(flows.index) - (len(flows) - 1) / 2)
+    # one solid line per flow through its three variants
+    points = points.assign(label=points["flow"].map(label), color=points["flow"].map(color), ls="-")
+    points["x"] = points["variant"] + dodge
+    mlp = table[(table["stage"] == "bc") & (table["flow"] == "mlp") & table["dataset"].isin(datasets)]
+    data = pd.concat([points, _labelled(mlp[mlp["metric"].isin(metrics)])], ignore_index=True)
+    g = sns.FacetGrid(
+        data,
+        row="metric",
+        col="dataset",
+        row_order=metrics,
+        col_order=datasets,
+        sharex="col",
+        sharey="row",
+        margin_titles=True,
+        height=3.4,
+        aspect=1.4,
+        **_hue(data),
     )
+    g.map_dataframe(_points)
+    _k_labels(g, points)
+    _label_rows(g, "coloured numbers: each point's best inference steps K", METRIC_LABELS)
+    g.add_legend(title="flow")
+    title = (
+        "BC → FQL per dataset and flow: mean and 95 % bootstrap CI\n"
+        "flows at their best inference steps K (numbers under the points; chosen by normalized score)"
+    )
+    _save(g, out, title)
 
 
 LOSS_COLUMNS = ("train/flow_mse", "train/loss")  # the first one a row has is its training loss
-
-
+LOSS, SCORE = "training loss (log scale)", "eval normalized score"  # the rows of the learning curves
 # evaluation columns of the train CSVs → the policy they evaluate (FQL logs its fine-tuned flow apart)
 EVAL_COLUMNS = {"eval/normalized_score": "policy", "eval_flow/normalized_score": "fine-tuned flow"}
+# markers of the learning curves: FQL's one-step policy as circles, its fine-tuned flow as crosses
+CURVE_MARKERS = {"training loss": ".", "BC policy": "o", "one-step policy": "o", "fine-tuned flow": "X"}
 
 
-def _eval_curves(train: pd.DataFrame) -> pd.DataFrame:
-    """Long frame of the evaluation scores logged during training: step, flow, policy, score."""
-    frames = []
-    for col, what in EVAL_COLUMNS.items():
-        if col not in train:
-            continue
-        rows = train.loc[train[col].notna(), ["dataset", "stage", "flow", "seed", "step"]].copy()
-        rows["score"] = train.loc[rows.index, col]
-        if what == "policy":  # BC: the policy itself; FQL: its one-step policy
-            what = np.where(rows["stage"] == "fql", "one-step policy", "BC policy")
-        rows["policy"] = what
-        frames.append(rows)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
-    """Training loss and evaluation score vs gradient step; columns: dataset × stage."""
-    _check(train, ("stage", "dataset", "flow", "seed", "step"), "train table")
-    _theme()
-    train = train.copy()
+def _curves(train: pd.DataFrame) -> pd.DataFrame:
+    """Long frame of the learning curves: one `value` per logged step, with its `quantity` (loss or eval
+    score) and `policy` (what was evaluated; the loss is its own)."""
+    keys = ["dataset", "stage", "flow", "seed", "step"]
     loss = pd.Series(np.nan, index=train.index)
     for col in LOSS_COLUMNS:
         if col in train:
             loss = loss.fillna(train[col])
-    train["loss"] = loss
-    evals = _eval_curves(train)
-    rows = {"loss": "training loss (log scale)", "score": "eval normalized score"}
-    if evals.empty:
-        rows.pop("score")
-    stages = [s for s in STAGE_LABELS if s in set(train["stage"])]
-    panels = [(d, s) for d in sorted(train["dataset"].unique()) for s in stages]
-    panels = [(d, s) for d, s in panels if ((train["dataset"] == d) & (train["stage"] == s)).any()]
-    fig, axes = _grid(len(rows), len(panels), 3.8, 3.0)
-    for j, (dataset, stage) in enumerate(panels):
-        for i, metric in enumerate(rows):
-            ax = axes[i, j]
-            frame = train if metric == "loss" else evals
-            data = frame[(frame["dataset"] == dataset) & (frame["stage"] == stage) & frame[metric].notna()]
-            if len(data):
-                _flow_lines(
-                    ax,
-                    data,
-                    "step",
-                    metric,
-                    style=None if metric == "loss" else "policy",
-                    markers=metric != "loss",
-                    marker="." if metric == "loss" else None,  # short runs log a few points only
-                    errorbar=None,
-                )
-                _relabel(ax)
-            if metric == "loss":
-                ax.set_yscale("log")
-            if i == 0:
-                ax.set_title(f"{dataset} · {STAGE_LABELS[stage]}")
-            ax.set_ylabel(rows[metric] if j == 0 else "")
-            ax.set_xlabel("gradient step of the stage" if i == len(rows) - 1 else "")
-    _finish(
-        fig,
-        axes,
-        out,
-        "Learning curves\nloss: flow-matching MSE of the (BC or fine-tuned) flow, action MSE for the MLP; "
-        "eval: rollouts during training",
+    frames = [train[keys].assign(value=loss, quantity=LOSS, policy="training loss")]
+    for col, what in EVAL_COLUMNS.items():
+        if col in train:
+            if what == "policy":  # BC: the policy itself; FQL: its one-step policy
+                what = np.where(train["stage"] == "fql", "one-step policy", "BC policy")
+            frames.append(train[keys].assign(value=train[col], quantity=SCORE, policy=what))
+    curves = pd.concat(frames, ignore_index=True)
+    return curves[curves["value"].notna()]
+
+
+def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
+    """Training loss and evaluation score vs gradient step; rows: those two, columns: dataset × stage."""
+    _check(train, ("stage", "dataset", "flow", "seed", "step"), "train table")
+    _theme()
+    panels = _panels(train)
+    curves = _curves(train).merge(panels, on=["dataset", "stage"])
+    flows = _present([*FLOW_LABELS, *sorted(set(curves["flow"]) - set(FLOW_LABELS))], curves["flow"])
+    styles = _present(CURVE_MARKERS, curves["policy"])
+    g = sns.relplot(
+        curves.assign(flow=curves["flow"].map(label)),  # legend entries: flow names, not keys
+        kind="line",
+        x="step",
+        y="value",
+        row="quantity",
+        col="panel",
+        row_order=_present([LOSS, SCORE], curves["quantity"]),
+        col_order=list(panels["panel"]),
+        hue="flow",
+        hue_order=[label(f) for f in flows],
+        palette={label(f): color(f) for f in flows},
+        style="policy",
+        style_order=styles,
+        markers={s: CURVE_MARKERS[s] for s in styles},  # short runs log a few points only
+        dashes=False,
+        errorbar=None,
+        height=3.0,
+        aspect=1.25,
+        facet_kws=dict(sharex="col", sharey="row", margin_titles=True),  # each stage counts its own steps
     )
+    _label_rows(g, "gradient step of the stage", {})
+    for (quantity, _), ax in g.axes_dict.items():
+        if quantity == LOSS:
+            ax.set_yscale("log")
+    title = (
+        "Learning curves\nloss: flow-matching MSE of the (BC or fine-tuned) flow, action MSE for the MLP; "
+        "eval: rollouts during training"
+    )
+    _save(g, out, title)
 
 
 TOY_METRICS = {
@@ -327,6 +372,7 @@ TOY_METRICS = {
     "mmd2": "MMD²",
     "straightness": "path deviation (0 = straight)",
 }
+# levels of the 2D study without a model: legend entry and line style, in grey
 TOY_REFERENCES = {"noise": ("N(0, I) noise", "--"), "data": ("second draw of the target (floor)", ":")}
 
 
@@ -335,42 +381,42 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
     rows: distributions, columns: metrics."""
     _check(toy, ("distribution", "flow", "inference_steps", "metric", "value"), "toy2d table")
     _theme()
-    models = toy[~toy["flow"].isin(list(TOY_REFERENCES))]
-    metrics = [m for m in TOY_METRICS if m in set(models["metric"])]
-    metrics += sorted(set(models["metric"]) - set(metrics))
-    distributions = sorted(models["distribution"].unique())
-    steps = sorted(models["inference_steps"].unique())
-    fig, axes = plt.subplots(
-        len(distributions),
-        len(metrics),
-        figsize=(3.6 * len(metrics), 3.0 * len(distributions)),
-        squeeze=False,
+    refs = toy["flow"].isin(list(TOY_REFERENCES))
+    models = toy[~refs]
+    metrics = _present(TOY_METRICS, models["metric"]) + sorted(set(models["metric"]) - set(TOY_METRICS))
+    # a one-step path is straight: deviation 0, no reference level and no log scale
+    data = toy[~(refs & (toy["metric"] == "straightness"))]
+    ref = data["flow"].map(TOY_REFERENCES)  # (legend entry, line style); NaN for a flow
+    data = data.assign(
+        label=ref.str[0].fillna(data["flow"].map(label)),
+        color=data["flow"].map(lambda f: (0.4, 0.4, 0.4) if f in TOY_REFERENCES else color(f)),
+        ls=ref.str[1].fillna("-"),
     )
-    for i, dist in enumerate(distributions):
-        for j, metric in enumerate(metrics):
-            ax = axes[i, j]
-            rows = toy[(toy["distribution"] == dist) & (toy["metric"] == metric)]
-            mine = rows[~rows["flow"].isin(list(TOY_REFERENCES))]
-            errorbar = ("ci", 95) if mine["seed"].nunique() > 1 else None
-            _flow_lines(ax, mine, "inference_steps", "value", marker="o", errorbar=errorbar)
-            for flow, (text, style) in TOY_REFERENCES.items():
-                ref = rows.loc[rows["flow"] == flow, "value"]
-                if len(ref) and metric != "straightness":
-                    ax.axhline(ref.mean(), color="0.4", ls=style, lw=1.2, label=text)
-            _relabel(ax)
-            if metric != "straightness":  # a one-step path is straight: deviation 0, no log scale
-                ax.set_yscale("log")
-            _steps_axis(ax, steps)
-            ax.set_title(f"{dist} · {TOY_METRICS.get(metric, metric)}")
-            ax.set_xlabel(STEPS_LABEL if i == len(distributions) - 1 else "")
-            ax.set_ylabel("distances: log scale" if j == 0 else "")
-    _finish(
-        fig,
-        axes,
-        out,
+    g = sns.FacetGrid(
+        data,
+        row="distribution",
+        col="metric",
+        row_order=sorted(models["distribution"].unique()),
+        col_order=metrics,
+        sharey=False,
+        height=3.0,
+        aspect=1.2,
+        **_hue(data, (*FLOW_LABELS, *TOY_REFERENCES)),
+    )
+    errorbar = ("ci", 95) if "seed" in toy and toy["seed"].nunique() > 1 else None
+    g.map_dataframe(_aggregate, x="inference_steps", y="value", errorbar=errorbar)
+    _steps_axis(g, sorted(models["inference_steps"].unique()))
+    for (dist, metric), ax in g.axes_dict.items():
+        ax.set_title(f"{dist} · {TOY_METRICS.get(metric, metric)}")
+        if metric != "straightness":
+            ax.set_yscale("log")
+    g.set_axis_labels(STEPS_LABEL, "distances: log scale")
+    g.add_legend(title="flow")
+    title = (
         "2D study: distance to the target distribution vs sampling steps (lower is better)\n"
-        "samples from the same noise for every flow; grey lines: reference levels",
+        "samples from the same noise for every flow; grey lines: reference levels"
     )
+    _save(g, out, title)
 
 
 FIGURES = {

@@ -35,7 +35,7 @@ def logit_normal(n: int, mean: float, std: float, device, generator=None) -> tor
     return torch.sigmoid(mean + std * torch.randn(n, device=device, generator=generator))
 
 
-class FlowPolicy(nn.Module):
+class FlowModel(nn.Module):
     """Generative model over action chunks (B, horizon_steps, action_dim), conditioned on observations."""
 
     def __init__(

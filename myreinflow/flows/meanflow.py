@@ -9,7 +9,7 @@ adaptive weight 1/(err + c)^p (detached). With p = 1 the weighted loss sits near
 so `train/flow_mse` (unweighted, per dimension) is logged too.
 
 Other network outputs (`prediction`, see `flows/base.py`): the JVP of the network gives the output's
-derivative and the chain rule gives du/dt (`FlowPolicy.total_derivative`): for data prediction, where
+derivative and the chain rule gives du/dt (`FlowModel.total_derivative`): for data prediction, where
 the network outputs the clean chunk g and u = (z − g)/t, du/dt = (v − ġ − u)/t (checked against
 `torch.func.jvp` of u and finite differences in the tests). The target u_tgt is the same identity;
 the error is measured on the network's output: for data prediction ‖g − g_tgt‖² with g_tgt = z − t·u_tgt
@@ -26,13 +26,13 @@ from __future__ import annotations
 import torch
 from torch.func import jvp
 
-from myreinflow.flows.base import FlowPolicy, as_condition, logit_normal
+from myreinflow.flows.base import FlowModel, as_condition, logit_normal
 
 TR_SAMPLERS = ("logit_normal", "uniform", "full")
 PAPER_RECIPE = {"tr_sampler": "logit_normal", "ratio_r_neq_t": 0.25, "adaptive_p": 1.0}
 
 
-class MeanFlow(FlowPolicy):
+class MeanFlow(FlowModel):
     """MeanFlow over action chunks.
 
     (t, r) sampling (`tr_sampler`): `logit_normal` — two logit-normal(mean, std) draws sorted so r ≤ t

@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from myreinflow.flows.base import FlowPolicy, as_condition, logit_normal
+from myreinflow.flows.base import FlowModel, as_condition, logit_normal
 
 TIME_SAMPLERS = ("uniform", "logit_normal", "beta")
 
 
-class ReFlow(FlowPolicy):
+class ReFlow(FlowModel):
     """Rectified flow over action chunks; the network is queried at r = t (instantaneous velocity).
 
     Loss, with t from `time_sampler` (uniform by default; logit-normal (mean, std) or Beta(a, b) as

@@ -164,34 +164,26 @@ class ChunkPolicyNet(nn.Module):
         return out
 
 
-class OneStepPolicyNet(nn.Module):
-    """FQL's one-step policy μ(s, z): an MLP from (observation, noise chunk) to an action chunk.
+class OneStepPolicyNet(ChunkPolicyNet):
+    """FQL's one-step policy μ(s, z): a chunk MLP from (observation, noise chunk) to an action chunk.
 
     No tanh (as in the reference): actions are clipped to [-1, 1] where they are used. `sample` has the
     flows' signature so evaluation treats it like a flow sampled with one step.
     """
 
-    def __init__(
-        self,
-        cond_dim: int,
-        horizon: int,
-        act_dim: int,
-        hidden: tuple[int, ...] = (256, 256, 256),
-        activation: str = "gelu",
-    ):
-        super().__init__()
-        self.horizon_steps, self.action_dim = horizon, act_dim
-        self.mlp = MLP(cond_dim + horizon * act_dim, horizon * act_dim, hidden, activation)
+    def __init__(self, cond_dim: int, horizon: int, act_dim: int, **kw):
+        kw.setdefault("activation", "gelu")
+        super().__init__(cond_dim + horizon * act_dim, horizon, act_dim, **kw)
 
     def forward(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """obs (B, cond_dim), z (B, horizon·act_dim) → unclipped chunk (B, horizon·act_dim)."""
-        return self.mlp(torch.cat([obs, z], dim=-1))
+        return super().forward(torch.cat([obs, z], dim=-1))
 
     @torch.no_grad()
     def sample(self, cond, inference_steps: int = 1, noise=None, generator=None, clip: float | None = 1.0):
         obs = cond.reshape(cond.shape[0], -1)
-        flat = self.horizon_steps * self.action_dim
+        flat = self.horizon * self.act_dim
         if noise is None:
             noise = torch.randn(obs.shape[0], flat, device=obs.device, generator=generator)
-        x = self(obs, noise.reshape(-1, flat)).reshape(-1, self.horizon_steps, self.action_dim)
+        x = self(obs, noise.reshape(-1, flat)).reshape(-1, self.horizon, self.act_dim)
         return x.clamp(-clip, clip) if clip is not None else x

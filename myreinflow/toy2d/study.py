@@ -13,7 +13,7 @@ checkpoints) → the 2-rectified couplings → evaluation → `run`, which does 
     OUT/<flow>/train.csv  step, epoch (= step), wall_s, train/loss, train/flow_mse, train/lr
     OUT/<flow>/metrics.csv, OUT/<flow>/samples.npz (nfe{K}: samples, path_nfe{K}: a few trajectories)
 
-`epochs` counts training steps (one fresh batch of the target per step). Every model starts from the
+`steps` counts training steps (one fresh batch of the target per step). Every model starts from the
 same seed; the 2-rectified flow starts from the trained 1-RF's weights and trains on (data, noise) pairs
 that the 1-RF made from noise with `rectified_steps` Euler steps (Liu et al., 2023). Re-running a
 finished run is a no-op; an interrupted one resumes from each model's last checkpoint.
@@ -22,8 +22,7 @@ finished run is a no-op; an interrupted one resumes from each model's last check
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +32,15 @@ import yaml
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from myreinflow.checkpoint import load_for_resume, save_checkpoint
-from myreinflow.config import RunOptions, check_config, option, to_dict
-from myreinflow.flows import FLOWS, FlowPolicy, ReFlow
+from myreinflow.checkpoint import load_for_resume
+from myreinflow.config import RunOptions, check_config, inherited, param, to_dict
+from myreinflow.flows import FLOWS, FlowModel, ReFlow
 from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import FlowNet
 from myreinflow.policy import FlowOptions
+from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
 from myreinflow.toy2d.distributions import DISTRIBUTIONS
 from myreinflow.toy2d.metrics import TargetMetrics, path_deviation
-from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_path, atomic_write_text, seed_everything, setup_runtime
 
 MODELS = ("reflow", "meanflow", "rectified")
@@ -54,93 +53,65 @@ COLUMNS = ["distribution", "flow", "inference_steps", "metric", "value", "seed"]
 class Toy2DConfig(FlowOptions, RunOptions):
     """The study's options; network and flow options (FlowOptions) with toy defaults where they differ."""
 
-    distribution: str = field(
-        default="checkerboard", metadata=option("2D target", choices=tuple(DISTRIBUTIONS))
+    distribution: str = param("checkerboard", "2D target", choices=tuple(DISTRIBUTIONS))
+    flows: tuple[str, ...] = param(
+        MODELS, "models to train and evaluate", choices=MODELS, min_items=1, distinct=True
     )
-    flows: tuple[str, ...] = field(
-        default=MODELS, metadata=option("models to train and evaluate", choices=MODELS)
+    steps: int = param(10_000, "training steps per model", minimum=1, aliases=("epochs",))
+    batch_size: int = param(256, "samples of the target per step", minimum=1)
+    lr: float = param(3e-3, "Adam learning rate", exclusive_minimum=0)
+    lr_schedule: str = param("cosine", "learning rate over training", choices=("cosine", "constant"))
+    ema_decay: float = param(
+        0.999, "EMA of the weights that evaluation uses (0 = off)", minimum=0, exclusive_maximum=1
     )
-    epochs: int = field(default=10_000, metadata=option("training steps per model"))
-    batch_size: int = field(default=256, metadata=option("samples of the target per step"))
-    lr: float = field(default=3e-3, metadata=option("Adam learning rate"))
-    lr_schedule: str = field(
-        default="cosine", metadata=option("learning rate over training", choices=("cosine", "constant"))
-    )
-    ema_decay: float = field(
-        default=0.999, metadata=option("EMA of the weights that evaluation uses (0 = off)")
-    )
-    max_grad_norm: float = field(default=1.0, metadata=option("gradient clipping (0 = off)"))
+    max_grad_norm: float = param(1.0, "gradient clipping (0 = off)", minimum=0)
     # FlowOptions with other defaults: a smaller net, velocity prediction (on the checkerboard, data
     # prediction blurs the squares: sliced W1 of ReFlow@32 0.048 vs 0.029 and of MeanFlow@1 0.105 vs
     # 0.065 at 10k steps; README, "2D study"), and MeanFlow pairs that cover long intervals
-    hidden: tuple[int, ...] = field(default=(128, 128, 128), metadata=option("hidden layer widths"))
-    flow_prediction: str = field(
-        default="velocity",
-        metadata=option(
-            "what the flow network outputs: the velocity u or the clean chunk g (u = (z - g)/t)",
-            choices=PREDICTIONS,
-        ),
+    hidden: tuple[int, ...] = inherited(FlowOptions, "hidden", (128, 128, 128))
+    flow_prediction: str = param(
+        "velocity",
+        "what the flow network outputs: the velocity u or the clean chunk g (u = (z - g)/t)",
+        choices=PREDICTIONS,
     )
-    meanflow_tr_sampler: str = field(
-        default="uniform",
-        metadata=option("MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")),
+    meanflow_tr_sampler: str = inherited(FlowOptions, "meanflow_tr_sampler", "uniform")
+    ratio_r_neq_t: float = inherited(FlowOptions, "ratio_r_neq_t", 0.75)
+    adaptive_p: float = inherited(FlowOptions, "adaptive_p", 0.5)
+    rectified_couplings: int = param(
+        50_000, "2-RF: (data, noise) pairs generated by the trained 1-RF", minimum=1
     )
-    ratio_r_neq_t: float = field(default=0.75, metadata=option("MeanFlow: fraction of pairs with r != t"))
-    adaptive_p: float = field(default=0.5, metadata=option("MeanFlow adaptive loss weight power p"))
-    rectified_couplings: int = field(
-        default=50_000, metadata=option("2-RF: (data, noise) pairs generated by the trained 1-RF")
+    rectified_steps: int = param(100, "2-RF: Euler steps of the 1-RF per coupling", minimum=1)
+    rectified_train_steps: int = param(
+        0,
+        "2-RF: training steps from the 1-RF's weights (0 = steps)",
+        minimum=0,
+        aliases=("rectified_epochs",),
     )
-    rectified_steps: int = field(default=100, metadata=option("2-RF: Euler steps of the 1-RF per coupling"))
-    rectified_epochs: int = field(
-        default=0, metadata=option("2-RF: training steps from the 1-RF's weights (0 = epochs)")
+    inference_steps: tuple[int, ...] = param(
+        (1, 2, 4, 8, 16, 32), "NFEs to evaluate", min_items=1, distinct=True, minimum=1
     )
-    inference_steps: tuple[int, ...] = field(
-        default=(1, 2, 4, 8, 16, 32), metadata=option("NFEs to evaluate")
-    )
-    eval_samples: int = field(default=20_000, metadata=option("samples per model and NFE, and of the target"))
-    log_every: int = field(default=100, metadata=option("steps per train.csv row"))
-    ckpt_every: int = field(default=2000, metadata=option("steps between checkpoints (0 = only at the end)"))
-    seed: int = field(default=0, metadata=option("random seed"))
-    out: str = field(default="", metadata=option("output directory (default results/toy2d/<distribution>)"))
+    eval_samples: int = param(20_000, "samples per model and NFE, and of the target", minimum=100)
+    log_every: int = param(100, "steps per train.csv row", minimum=1)
+    ckpt_every: int = param(2000, "steps between checkpoints (0 = only at the end)", minimum=0)
+    seed: int = param(0, "random seed", minimum=0)
+    out: str = param("", "output directory (default results/toy2d/<distribution>)")
 
     def __post_init__(self):
-        check_config(
-            self,
-            self.flow_rules()
-            | self.run_rules()
-            | {
-                "flows": (len(self.flows) == len(set(self.flows)) >= 1, "one or more distinct models"),
-                "epochs": (self.epochs >= 1, ">= 1"),
-                "batch_size": (self.batch_size >= 1, ">= 1"),
-                "lr": (self.lr > 0, "> 0"),
-                "ema_decay": (0 <= self.ema_decay < 1, "in [0, 1)"),
-                "max_grad_norm": (self.max_grad_norm >= 0, ">= 0"),
-                "rectified_couplings": (self.rectified_couplings >= 1, ">= 1"),
-                "rectified_steps": (self.rectified_steps >= 1, ">= 1"),
-                "rectified_epochs": (self.rectified_epochs >= 0, ">= 0"),
-                "inference_steps": (
-                    len(self.inference_steps) >= 1 and min(self.inference_steps) >= 1,
-                    ">= 1",
-                ),
-                "eval_samples": (self.eval_samples >= 100, ">= 100"),
-                "log_every": (self.log_every >= 1, ">= 1"),
-                "ckpt_every": (self.ckpt_every >= 0, ">= 0"),
-            },
-        )
+        check_config(self, self.flow_rules())
 
     def output_dir(self) -> Path:
         return Path(self.out or f"results/toy2d/{self.distribution}")
 
     def steps_of(self, model: str) -> int:
-        return (self.rectified_epochs or self.epochs) if model == "rectified" else self.epochs
+        return (self.rectified_train_steps or self.steps) if model == "rectified" else self.steps
 
 
 # what a model's checkpoint depends on: a checkpoint trained with other values is refused
-COMMON_KEYS = ("distribution", "epochs", "batch_size", "lr", "lr_schedule", "ema_decay", "max_grad_norm")
+COMMON_KEYS = ("distribution", "steps", "batch_size", "lr", "lr_schedule", "ema_decay", "max_grad_norm")
 COMMON_KEYS += ("hidden", "activation", "time_dim", "max_freq", "flow_prediction", "seed")
 MEANFLOW_KEYS = ("meanflow_recipe", "meanflow_tr_sampler", "ratio_r_neq_t", "full_interval_frac")
 MEANFLOW_KEYS += ("adaptive_p", "adaptive_c")
-RECTIFIED_KEYS = ("reflow_time_sampler", "rectified_couplings", "rectified_steps", "rectified_epochs")
+RECTIFIED_KEYS = ("reflow_time_sampler", "rectified_couplings", "rectified_steps", "rectified_train_steps")
 TRAIN_KEYS = {
     "reflow": COMMON_KEYS + ("reflow_time_sampler",),
     "meanflow": COMMON_KEYS + MEANFLOW_KEYS,
@@ -153,7 +124,7 @@ RUNTIME_KEYS = RunOptions.RUN_KEYS | {"out", "log_every", "ckpt_every"}
 # ---- models
 
 
-def build_flow(cfg: Toy2DConfig, model: str, device) -> FlowPolicy:
+def build_flow(cfg: Toy2DConfig, model: str, device) -> FlowModel:
     """The same network for every model: u(z, r, t) on 2D points with an empty condition."""
     net = FlowNet(2, 0, cfg.hidden, cfg.time_dim, cfg.max_freq, cfg.activation)
     kind = "meanflow" if model == "meanflow" else "reflow"
@@ -165,7 +136,7 @@ def empty_condition(n: int, device) -> torch.Tensor:
 
 
 @torch.no_grad()
-def make_couplings(teacher: FlowPolicy, cfg: Toy2DConfig, device) -> torch.Tensor:
+def make_couplings(teacher: FlowModel, cfg: Toy2DConfig, device) -> torch.Tensor:
     """(n, 2, 2) pairs [data, noise]: the 1-RF's sample from each noise with `rectified_steps` Euler steps."""
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     noise = torch.randn(cfg.rectified_couplings, 2, generator=gen).to(device)
@@ -187,14 +158,17 @@ def coupled_loss(flow: ReFlow, pairs: torch.Tensor) -> tuple[torch.Tensor, dict]
 def load_model_checkpoint(path: Path, model: str, cfg: Toy2DConfig, device="cpu") -> dict | None:
     """`model`'s checkpoint, None if there is none; one trained with other TRAIN_KEYS values is refused."""
     config = to_dict(cfg)
-    return load_for_resume(path, f"toy2d/{model}", config, set(config) - set(TRAIN_KEYS[model]), device)
+    return load_for_resume(path, f"toy2d/{model}", config, resumable_keys(cfg, model), device)
+
+
+def resumable_keys(cfg: Toy2DConfig, model: str) -> set[str]:
+    return set(to_dict(cfg)) - set(TRAIN_KEYS[model])
 
 
 def train_model(
-    model: str, cfg: Toy2DConfig, out: Path, device, progress: bool = True, teacher: FlowPolicy | None = None
-) -> FlowPolicy:
+    model: str, cfg: Toy2DConfig, out: Path, device, progress: bool = True, teacher: FlowModel | None = None
+) -> FlowModel:
     """Train (or resume, or load when finished) one model; returns the weights evaluation uses (EMA)."""
-    ckpt_path = out / model / "model.pt"
     total = cfg.steps_of(model)
     seed_everything(cfg.seed)
     flow = build_flow(cfg, model, device)
@@ -203,99 +177,52 @@ def train_model(
     params = list(flow.parameters())
     ema = copy.deepcopy(flow).requires_grad_(False) if cfg.ema_decay else None
     optimizer = torch.optim.Adam(params, lr=cfg.lr, foreach=True)
-    data_gen = torch.Generator().manual_seed(cfg.seed)
-    step, couplings = 0, None
-
-    ckpt = load_model_checkpoint(ckpt_path, model, cfg, device)
-    if ckpt is not None:
-        flow.load_state_dict(ckpt["flow"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        data_gen.set_state(ckpt["rng"]["data"].cpu())
-        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
-        step, couplings = ckpt["step"], ckpt.get("couplings")
+    scheduler = lr_scheduler(optimizer, cfg.lr_schedule, total)
+    run = TrainingRun(
+        f"toy2d/{model}",
+        cfg,
+        out / model,
+        resumable_keys(cfg, model),
+        device,
+        torch.Generator().manual_seed(cfg.seed),  # the target's samples: drawn on the CPU
+        state={"flow": flow, "optimizer": optimizer, "scheduler": scheduler} | ({"ema": ema} if ema else {}),
+        run_name=f"toy2d-{cfg.distribution}-{model}-s{cfg.seed}",
+        progress=progress,
+        write_config=False,  # the study's config.yaml is one level up
+        step=0,
+    )
+    couplings = (run.resume() or {}).get("couplings")
     trained = ema if ema is not None else flow
-    if step >= total:
+    if run.step >= total:
         return trained.eval()
-    if step:
-        print(f"resuming {ckpt_path} from step {step}")
     if model == "rectified" and couplings is None:
         couplings = make_couplings(teacher, cfg, device)
-
-    tracker = Tracker(
-        out / model / "train.csv",
-        to_dict(cfg),
-        cfg.wandb,
-        cfg.wandb_project,
-        run_name=f"toy2d-{cfg.distribution}-{model}-s{cfg.seed}",
-        resume_step=step or None,
-    )
-
-    def save() -> None:
-        extra = {"couplings": couplings} if couplings is not None else {}
-        rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
-        save_checkpoint(
-            ckpt_path,
-            {
-                "stage": f"toy2d/{model}",
-                "config": to_dict(cfg),
-                "flow": flow.state_dict(),
-                "ema": ema.state_dict() if ema is not None else {},
-                "optimizer": optimizer.state_dict(),
-                "step": step,
-                "rng": rng,
-                **extra,
-            },
-        )
-        tracker.flush()
-
-    def lr_at(i: int) -> float:
-        if cfg.lr_schedule == "constant":
-            return cfg.lr
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * i / total))
-
-    sampler = DISTRIBUTIONS[cfg.distribution]
+    run.start()
     ema_update = get_ema_multi_avg_fn(cfg.ema_decay)
     ema_params = list(ema.parameters()) if ema is not None else []
     cond = empty_condition(cfg.batch_size, device)
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
+    mean = MetricMean()
     flow.train()
-    bar = tqdm(
-        range(step, total),
-        desc=f"{cfg.distribution} {model}",
-        disable=not progress,
-        initial=step,
-        total=total,
-    )
-    for _ in bar:
+    bar = run.bar(total, run.step, f"{cfg.distribution} {model}")
+    while run.step < total:
         if model == "rectified":
-            pick = torch.randint(0, len(couplings), (cfg.batch_size,), generator=data_gen)
+            pick = torch.randint(0, len(couplings), (cfg.batch_size,), generator=run.generator)
             loss, metrics = coupled_loss(flow, couplings[pick.to(device)])
         else:
-            x = sampler(cfg.batch_size, data_gen).to(device)
+            x = DISTRIBUTIONS[cfg.distribution](cfg.batch_size, run.generator).to(device)
             loss, metrics = flow.compute_loss(x.reshape(-1, 1, 2), cond)
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-        optimizer.step()
+        lr = optimizer.param_groups[0]["lr"]
+        gradient_step(loss, optimizer, scheduler, cfg.max_grad_norm)
         if ema is not None:
             ema_update(ema_params, params, None)
-        step, count = step + 1, count + 1
-        for k, v in metrics.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if step % cfg.log_every == 0 or step == total:
-            logged = {k: (v / count).item() for k, v in sums.items()}
-            tracker.log({**logged, "train/lr": lr_at(step - 1)}, step, step)
-            bar.set_postfix({k.split("/")[-1]: f"{v:.3g}" for k, v in logged.items()})
-            sums, count = {}, 0
-        if step == total or (cfg.ckpt_every and step % cfg.ckpt_every == 0):
-            save()
-    tracker.close()
+        mean.add(metrics)
+        run.step += 1
+        bar.update(1)
+        if due(run.step, cfg.log_every, total):
+            run.log({**mean.pop(), "train/lr": lr}, epoch=run.step)
+        if due(run.step, cfg.ckpt_every, total):
+            run.save(**({"couplings": couplings} if couplings is not None else {}))
+    run.close()
     return trained.eval()
 
 
@@ -326,7 +253,7 @@ def eval_sets(cfg: Toy2DConfig) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def evaluate_model(
-    name: str, flow: FlowPolicy, cfg: Toy2DConfig, target: TargetMetrics, noise
+    name: str, flow: FlowModel, cfg: Toy2DConfig, target: TargetMetrics, noise
 ) -> tuple[list, dict]:
     """Metric rows at every NFE, and the arrays of samples.npz (samples, the first trajectories)."""
     rows, arrays = [], {}
@@ -388,7 +315,7 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
 
     target, noise = eval_sets(cfg)
     scores = TargetMetrics(target)
-    trained: dict[str, FlowPolicy] = {}
+    trained: dict[str, FlowModel] = {}
     if "reflow" in cfg.flows or "rectified" in cfg.flows:
         trained["reflow"] = train_model("reflow", cfg, out, device, progress)
     if "rectified" in cfg.flows:
@@ -406,7 +333,7 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     reference = pd.DataFrame(reference_rows(cfg, scores, noise), columns=COLUMNS)
     write_csv(reference, out / "reference.csv")
 
-    title = f"{cfg.distribution}: {cfg.epochs} training steps per model, seed {cfg.seed}"
+    title = f"{cfg.distribution}: {cfg.steps} training steps per model, seed {cfg.seed}"
     target_np = target.numpy()
     plot_samples(arrays, target_np, cfg.inference_steps, out / "samples.png", title, metrics)
     plot_metrics(metrics, reference, out / "metrics.png", title)

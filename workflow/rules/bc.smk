@@ -1,7 +1,7 @@
 rule bc:
     """Behaviour cloning of one flow (or the MLP baseline) on one dataset with one seed."""
     input:
-        card="results/datasets/{dataset}.json",
+        dataset=lambda w: minari_dir(w.dataset),
     output:
         model="results/bc/{dataset}/{flow}/seed{seed}/model.pt",
         train="results/bc/{dataset}/{flow}/seed{seed}/train.csv",
@@ -18,11 +18,13 @@ rule bc:
         gpu=1,
     params:
         id=lambda w: DATASETS[w.dataset]["id"],
+        source=lambda w: dataset_source(w.dataset),
         options=options_json("bc"),
         out=lambda w, output: run_dir(output),
         run=run_settings(),
     shell:
         "(printf '%s\\n' {params.options:q} > {output.options}"
-        " && python -m myreinflow bc --config {output.options} --dataset {params.id}"
+        " && python -m myreinflow bc --config {output.options}"
+        " --dataset {params.id} --source {params.source}"
         " --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} {params.run} --quiet) > {log} 2>&1"

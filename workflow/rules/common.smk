@@ -5,10 +5,30 @@ Logic that is more than bookkeeping lives in the package (`myreinflow ...`), not
 
 import json
 import os
+import re
 
 DATASETS = {d["name"]: d for d in config["datasets"]}
 if len(DATASETS) != len(config["datasets"]):
     raise ValueError("config key 'datasets': two entries have the same name")
+
+
+def _sources(datasets):
+    """Minari id → source. Names may share a dataset (one `data` job gets it), not disagree on how."""
+    sources = {}
+    for d in datasets:
+        src = d.get("source", "auto")
+        if sources.setdefault(d["id"], src) != src:
+            raise ValueError(
+                f"config key 'datasets': dataset id {d['id']!r} has two sources,"
+                f" {sources[d['id']]!r} and {src!r}; give its entries the same source"
+            )
+    return sources
+
+
+SOURCES = _sources(config["datasets"])
+MINARI_ROOT = os.path.normpath(config["minari_root"])
+# the {dataset_id} of the data rule matches exactly the configured ids (which contain slashes)
+DATASET_IDS = "|".join(re.escape(i) for i in SOURCES)
 STAGES = {name: d.get("stages", config["stages"]) for name, d in DATASETS.items()}
 SEEDS = config["seeds"]
 FLOWS = {"bc": config["flows"] + config["baselines"], "fql": config["flows"]}
@@ -18,7 +38,7 @@ DISTRIBUTIONS = config["toy2d"]["distributions"]
 # datasets under the workflow directory (never a home directory), one WandB group per experiment.
 os.environ.update(
     {
-        "MINARI_DATASETS_PATH": os.path.abspath(config["minari_root"]),
+        "MINARI_DATASETS_PATH": os.path.abspath(MINARI_ROOT),
         "WANDB_RUN_GROUP": config["wandb"]["group"] or config["experiment"],
         "MPLBACKEND": "Agg",
     }
@@ -33,6 +53,16 @@ os.environ.setdefault("MPLCONFIGDIR", os.path.abspath("results/.matplotlib"))
 # another process wants the same cores (measured on this 2-core machine, busy, 3x256 MLP step:
 # 2 threads 240 ms spinning, 16 ms passive; 1 thread 49 ms)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def minari_dir(dataset):
+    """The Minari dataset of the config entry named `dataset`: its directory, the output of rule data."""
+    return f"{MINARI_ROOT}/{DATASETS[dataset]['id']}"
+
+
+def dataset_source(dataset):
+    """How the dataset of the config entry named `dataset` is got: auto, minari or generate."""
+    return SOURCES[DATASETS[dataset]["id"]]
 
 
 def run_settings(wandb=True):
@@ -122,9 +152,14 @@ def final_outputs():
         ["toy2d"] if DISTRIBUTIONS else []
     )
     summaries = [f"results/summary/{name}.csv" for name in summaries]
-    # the checkpoints and 2D-study files too: products of the study; a deleted or newly configured one
-    # (another toy2d flow) is made again
-    return run_files("model.pt") + toy2d_files() + summaries + figures()
+    # the datasets, their cards, the checkpoints and 2D-study files too: products of the study; a deleted
+    # or newly configured one (another toy2d flow) is made again (Snakemake re-makes a missing file only
+    # when it is a target or a job that needs to run reads it)
+    datasets = [f"{MINARI_ROOT}/{i}" for i in SOURCES]
+    cards = [f"results/datasets/{name}.json" for name in DATASETS]
+    return (
+        datasets + cards + run_files("model.pt") + toy2d_files() + summaries + figures()
+    )
 
 
 def eval_args(wildcards):

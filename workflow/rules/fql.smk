@@ -1,6 +1,7 @@
 rule fql:
     """Flow Q-learning: fine-tune a BC flow offline, with a one-step policy distilled beside it."""
     input:
+        dataset=lambda w: minari_dir(w.dataset),
         init="results/bc/{dataset}/{flow}/seed{seed}/model.pt",
     output:
         model="results/fql/{dataset}/{flow}/seed{seed}/model.pt",
@@ -20,11 +21,13 @@ rule fql:
         gpu=1,
     params:
         id=lambda w: DATASETS[w.dataset]["id"],
+        source=lambda w: dataset_source(w.dataset),
         options=options_json("fql"),
         out=lambda w, output: run_dir(output),
         run=run_settings(),
     shell:
         "(printf '%s\\n' {params.options:q} > {output.options}"
-        " && python -m myreinflow fql --config {output.options} --dataset {params.id}"
+        " && python -m myreinflow fql --config {output.options}"
+        " --dataset {params.id} --source {params.source}"
         " --init {input.init} --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} {params.run} --quiet) > {log} 2>&1"

@@ -1,3 +1,39 @@
+# figure file stem -> the summary CSV it is drawn from, its name for `myreinflow.analysis figure`, and
+# where the report shows it (the rule `figure` below makes every one; common.smk's figures() lists them)
+FIGURES = {
+    "return_vs_steps": dict(
+        input="results/summary/table.csv",
+        name="return",
+        category="Results",
+        labels={"figure": "return vs inference steps"},
+    ),
+    "latency_vs_steps": dict(
+        input="results/summary/eval.csv",
+        name="latency",
+        category="Results",
+        labels={"figure": "latency vs inference steps"},
+    ),
+    "bc_to_fql": dict(
+        input="results/summary/table.csv",
+        name="fql",
+        category="Results",
+        labels={"figure": "BC to FQL"},
+    ),
+    "learning_curves": dict(
+        input="results/summary/train.csv",
+        name="curves",
+        category="Training",
+        labels={"figure": "learning curves"},
+    ),
+    "toy2d_metrics": dict(
+        input="results/summary/toy2d.csv",
+        name="toy2d",
+        category="2D study",
+        labels={"distribution": "all", "figure": "metrics vs steps"},
+    ),
+}
+
+
 rule summary_eval:
     """Every evaluation CSV in one tidy table, means with 95 % CIs, and the headline comparisons."""
     input:
@@ -74,101 +110,28 @@ rule summary_toy2d:
         "python -m myreinflow.analysis toy2d {input} --out {output} > {log} 2>&1"
 
 
-rule figure_return:
+rule figure:
+    """One figure of the study from one summary CSV, as FIGURES says. report() takes one caption file
+    per output pattern (no wildcards, no function), so figure.rst picks the text by {figure}.
+    """
     input:
-        "results/summary/table.csv",
+        lambda w: FIGURES[w.figure]["input"],
     output:
         report(
-            "results/figures/return_vs_steps.png",
-            caption="../report/return_vs_steps.rst",
-            category="Results",
-            labels={"figure": "return vs inference steps"},
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category=lambda w: FIGURES[w.figure]["category"],
+            labels=lambda w: FIGURES[w.figure]["labels"],
         ),
     log:
-        "logs/figures/return_vs_steps.log",
+        "logs/figures/{figure}.log",
     benchmark:
-        "logs/benchmarks/figures/return_vs_steps.tsv"
+        "logs/benchmarks/figures/{figure}.tsv"
+    wildcard_constraints:
+        figure="|".join(FIGURES),
     conda:
         "../envs/myreinflow.yaml"
+    params:
+        name=lambda w: FIGURES[w.figure]["name"],
     shell:
-        "python -m myreinflow.analysis figure return {input} --out {output} > {log} 2>&1"
-
-
-rule figure_latency:
-    input:
-        "results/summary/eval.csv",
-    output:
-        report(
-            "results/figures/latency_vs_steps.png",
-            caption="../report/latency_vs_steps.rst",
-            category="Results",
-            labels={"figure": "latency vs inference steps"},
-        ),
-    log:
-        "logs/figures/latency_vs_steps.log",
-    benchmark:
-        "logs/benchmarks/figures/latency_vs_steps.tsv"
-    conda:
-        "../envs/myreinflow.yaml"
-    shell:
-        "python -m myreinflow.analysis figure latency {input} --out {output} > {log} 2>&1"
-
-
-rule figure_fql:
-    input:
-        "results/summary/table.csv",
-    output:
-        report(
-            "results/figures/bc_to_fql.png",
-            caption="../report/bc_to_fql.rst",
-            category="Results",
-            labels={"figure": "BC to FQL"},
-        ),
-    log:
-        "logs/figures/bc_to_fql.log",
-    benchmark:
-        "logs/benchmarks/figures/bc_to_fql.tsv"
-    conda:
-        "../envs/myreinflow.yaml"
-    shell:
-        "python -m myreinflow.analysis figure fql {input} --out {output} > {log} 2>&1"
-
-
-rule figure_curves:
-    input:
-        "results/summary/train.csv",
-    output:
-        report(
-            "results/figures/learning_curves.png",
-            caption="../report/learning_curves.rst",
-            category="Training",
-            labels={"figure": "learning curves"},
-        ),
-    log:
-        "logs/figures/learning_curves.log",
-    benchmark:
-        "logs/benchmarks/figures/learning_curves.tsv"
-    conda:
-        "../envs/myreinflow.yaml"
-    shell:
-        "python -m myreinflow.analysis figure curves {input} --out {output} > {log} 2>&1"
-
-
-rule figure_toy2d:
-    input:
-        "results/summary/toy2d.csv",
-    output:
-        report(
-            "results/figures/toy2d_metrics.png",
-            caption="../report/toy2d_metrics.rst",
-            category="2D study",
-            labels={"distribution": "all", "figure": "metrics vs steps"},
-        ),
-    log:
-        "logs/figures/toy2d_metrics.log",
-    benchmark:
-        "logs/benchmarks/figures/toy2d_metrics.tsv"
-    conda:
-        "../envs/myreinflow.yaml"
-    shell:
-        "python -m myreinflow.analysis figure toy2d {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure {params.name} {input} --out {output} > {log} 2>&1"

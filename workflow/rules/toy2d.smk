@@ -39,15 +39,15 @@ rule toy2d:
         gpu=1,
     params:
         flows=config["toy2d"]["flows"],
-        epochs=config["toy2d"]["epochs"],
-        steps=config["toy2d"]["inference_steps"],
+        train_steps=config["toy2d"]["steps"],
+        inference_steps=config["toy2d"]["inference_steps"],
         seed=config["toy2d"]["seed"],
         options=json.dumps(config["toy2d"]["options"], sort_keys=True),
         out=lambda w, output: os.path.dirname(output.metrics),
         run=run_settings(),
     shell:
         "(printf '%s\\n' {params.options:q} > {output.options}"
-        " && python -m myreinflow mean-flow-2d --config {output.options}"
-        " --distribution {wildcards.distribution} --flows {params.flows} --epochs {params.epochs}"
-        " --inference_steps {params.steps} --seed {params.seed} --out {params.out}"
+        " && python -m myreinflow toy2d --config {output.options}"
+        " --distribution {wildcards.distribution} --flows {params.flows} --steps {params.train_steps}"
+        " --inference_steps {params.inference_steps} --seed {params.seed} --out {params.out}"
         " --threads {threads} {params.run} --quiet) > {log} 2>&1"

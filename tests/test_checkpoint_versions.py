@@ -1,0 +1,47 @@
+"""Checkpoints written before the version-2 layout (tests/data/v1/, made by the code of 2026-12-01: BC
+ReFlow and FQL from it on a 4-episode Pusher set, 16×16 networks) still evaluate; resuming one is refused
+with one line naming its version."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from myreinflow.checkpoint import VERSION, load_checkpoint
+from myreinflow.cli import main
+
+V1 = Path(__file__).parent / "data" / "v1"
+
+
+def test_version_1_checkpoints_are_read_in_the_new_layout():
+    bc, fql = load_checkpoint(V1 / "bc_reflow.pt"), load_checkpoint(V1 / "fql_reflow.pt")
+    assert bc["version"] == fql["version"] == VERSION
+    assert list(bc["policies"]) == ["flow"] and list(fql["policies"]) == ["flow", "onestep"]
+    assert "policy" not in bc and "onestep" not in fql
+    assert bc["config"]["model"] == "reflow" and "flow" not in bc["config"]
+    assert fql["config"]["flow"] == "auto"  # FQL's option keeps its name
+    assert fql["policies"]["onestep"]["spec"]["kind"] == "onestep"
+
+
+def test_version_1_checkpoints_evaluate_every_policy(tmp_path):
+    for name, policies in (("bc_reflow", {"flow"}), ("fql_reflow", {"flow", "onestep"})):
+        csv = tmp_path / f"{name}.csv"
+        args = ["eval", "--checkpoint", str(V1 / f"{name}.pt"), "--policy", "all", "--episodes", "2"]
+        assert (
+            main([*args, "--inference_steps", "1", "2", "--threads", "1", "--out", str(csv), "--quiet"]) == 0
+        )
+        frame = pd.read_csv(csv)
+        assert set(frame["policy"]) == policies and set(frame["flow"]) == {"reflow"}
+        assert len(frame[frame["policy"] == "flow"]) == 2 * 2  # two step counts × two episodes
+        assert frame["return"].notna().all() and set(frame["env_id"]) == {"Pusher-v5"}
+
+
+def test_resuming_a_version_1_run_is_refused_in_one_line(minari_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    shutil.copy(V1 / "bc_reflow.pt", out / "model.pt")
+    args = ["bc", "--dataset", "myreinflow/pusher/tiny-v0", "--epochs", "1", "--hidden", "16", "16"]
+    assert main([*args, "--no_wandb", "--threads", "1", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "version-1 checkpoint" in err[0] and str(out / "model.pt") in err[0]
+    assert sorted(p.name for p in out.iterdir()) == ["model.pt"]  # nothing written beside it
