@@ -15,22 +15,17 @@ import jsonschema
 import pytest
 import yaml
 
-from myreinflow.config import (
+from myreinflow.config import add_dataclass_args, allowed_text, check_config, from_dict, option, resolve
+from myreinflow.errors import UserError
+from myreinflow.schema import (
     SCHEMA_DEFS,
     SCHEMA_FILE,
-    add_dataclass_args,
-    allowed_text,
-    check_config,
-    from_dict,
     json_schema,
     main,
-    option,
-    resolve,
     schema_defs,
     schema_defs_yaml,
     write_schema_defs,
 )
-from myreinflow.errors import UserError
 
 SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
 CONFIGS = {name: getattr(importlib.import_module(mod), cls) for name, (mod, cls, _) in SCHEMA_DEFS.items()}
@@ -68,7 +63,7 @@ def test_the_known_disagreements_are_resolved_by_the_dataclass_bounds():
 
 
 def test_regenerating_the_defs_reproduces_the_schema_file(tmp_path, capsys):
-    """`python -m myreinflow.config --write-schema` leaves the file as it is (it is up to date) and
+    """`python -m myreinflow.schema --write-schema` leaves the file as it is (it is up to date) and
     `--schema` prints the same section."""
     copy = tmp_path / "schema.yaml"
     copy.write_text(SCHEMA_FILE.read_text())
@@ -354,4 +349,4 @@ def test_nan_is_refused_by_a_bounded_field():
 
 def test_schema_file_comment_says_how_to_regenerate():
     text = Path(SCHEMA_FILE).read_text()
-    assert "python -m myreinflow.config --write-schema" in text.split("$defs:")[0]
+    assert "python -m myreinflow.schema --write-schema" in text.split("$defs:")[0]
