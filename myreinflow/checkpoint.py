@@ -22,7 +22,6 @@ from myreinflow.utils import atomic_path
 FORMAT = "myreinflow-checkpoint"
 VERSION = 2
 READABLE = (1, 2)
-FLOW_KINDS = ("reflow", "meanflow")
 # version 1 → 2 renames of config keys, per stage prefix
 V1_CONFIG_RENAMES = {
     "bc": {"flow": "model"},
@@ -57,12 +56,13 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
 
 def _upgrade_v1(ckpt: dict) -> dict:
     """Version 1 → 2, in memory: `policy`/`onestep` → `policies`, renamed config keys, toy RNG key."""
+    from myreinflow.policy import policy_name  # here: the policy module imports this one
+
     ckpt = dict(ckpt, version=VERSION, upgraded_from=1)
     policies = {}
     if "policy" in ckpt:
         state = ckpt.pop("policy")
-        kind = state["spec"]["kind"]
-        policies["flow" if kind in FLOW_KINDS else kind] = state
+        policies[policy_name(state["spec"]["kind"])] = state
     if "onestep" in ckpt:
         policies["onestep"] = ckpt.pop("onestep")
     if policies:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from myreinflow.checkpoint import load_checkpoint
 from myreinflow.config import param
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
@@ -123,8 +124,6 @@ def onestep_spec(flow_spec: dict, hidden: tuple[int, ...], activation: str) -> d
 def load_bc_flow(path: str, device, expected: dict) -> ChunkPolicy:
     """The flow policy of BC checkpoint `path`, if its spec has the `expected` values of flow (kind),
     flow_prediction, horizon_steps, cond_steps, obs_dim and act_dim (`auto` matches any)."""
-    from myreinflow.checkpoint import load_checkpoint
-
     policies = load_checkpoint(path, map_location=device).get("policies", {})
     state = policies.get("flow", next(iter(policies.values()), {"spec": {}}))
     spec = state["spec"]

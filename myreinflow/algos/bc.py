@@ -19,7 +19,7 @@ from myreinflow.data import load_dataset
 from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary
 from myreinflow.policy import ChunkPolicy, FlowOptions, build_model, policy_name, policy_spec
-from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
+from myreinflow.run import LR_SCHEDULES, MetricMean, TrainingRun, due, gradient_step, lr_scheduler
 from myreinflow.utils import seed_everything, setup_runtime
 
 MODELS = ("reflow", "meanflow", "mlp")
@@ -31,14 +31,14 @@ class BCConfig(FlowOptions, RunOptions):
     source: str = param("auto", "where the dataset comes from", choices=("auto", "minari", "generate"))
     model: str = param(
         "reflow",
-        "policy: a flow or the MLP baseline (discrete action spaces always get a categorical policy)",
+        "what BC trains: a flow or the MLP baseline (discrete actions always get a categorical policy)",
         choices=MODELS,
         aliases=("flow",),
     )
     epochs: int = param(50, "passes over the dataset", minimum=0)
     batch_size: int = param(256, "minibatch size", minimum=1)
     lr: float = param(3e-4, "Adam learning rate", exclusive_minimum=0)
-    lr_schedule: str = param("cosine", "learning rate over training", choices=("cosine", "constant"))
+    lr_schedule: str = param("cosine", "learning rate over training", choices=LR_SCHEDULES)
     weight_decay: float = param(0.0, "AdamW weight decay", minimum=0)
     max_grad_norm: float = param(10.0, "gradient clipping (0 = off)", minimum=0)
     horizon_steps: int = param(4, "actions per chunk", minimum=1)

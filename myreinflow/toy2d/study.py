@@ -33,12 +33,11 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume
-from myreinflow.config import RunOptions, check_config, inherited, param, to_dict
+from myreinflow.config import RunOptions, check_config, inherited, param, to_dict, to_yaml
 from myreinflow.flows import FLOWS, FlowModel, ReFlow
-from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import FlowNet
 from myreinflow.policy import FlowOptions
-from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
+from myreinflow.run import LR_SCHEDULES, MetricMean, TrainingRun, due, gradient_step, lr_scheduler
 from myreinflow.toy2d.distributions import DISTRIBUTIONS
 from myreinflow.toy2d.metrics import TargetMetrics, path_deviation
 from myreinflow.utils import atomic_path, atomic_write_text, seed_everything, setup_runtime
@@ -60,7 +59,7 @@ class Toy2DConfig(FlowOptions, RunOptions):
     steps: int = param(10_000, "training steps per model", minimum=1, aliases=("epochs",))
     batch_size: int = param(256, "samples of the target per step", minimum=1)
     lr: float = param(3e-3, "Adam learning rate", exclusive_minimum=0)
-    lr_schedule: str = param("cosine", "learning rate over training", choices=("cosine", "constant"))
+    lr_schedule: str = param("cosine", "learning rate over training", choices=LR_SCHEDULES)
     ema_decay: float = param(
         0.999, "EMA of the weights that evaluation uses (0 = off)", minimum=0, exclusive_maximum=1
     )
@@ -69,11 +68,7 @@ class Toy2DConfig(FlowOptions, RunOptions):
     # prediction blurs the squares: sliced W1 of ReFlow@32 0.048 vs 0.029 and of MeanFlow@1 0.105 vs
     # 0.065 at 10k steps; README, "2D study"), and MeanFlow pairs that cover long intervals
     hidden: tuple[int, ...] = inherited(FlowOptions, "hidden", (128, 128, 128))
-    flow_prediction: str = param(
-        "velocity",
-        "what the flow network outputs: the velocity u or the clean chunk g (u = (z - g)/t)",
-        choices=PREDICTIONS,
-    )
+    flow_prediction: str = inherited(FlowOptions, "flow_prediction", "velocity")
     meanflow_tr_sampler: str = inherited(FlowOptions, "meanflow_tr_sampler", "uniform")
     ratio_r_neq_t: float = inherited(FlowOptions, "ratio_r_neq_t", 0.75)
     adaptive_p: float = inherited(FlowOptions, "adaptive_p", 0.5)
@@ -311,7 +306,7 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     for model in needed:  # refuse a different run before touching anything
         load_model_checkpoint(out / model / "model.pt", model, cfg)
     (out / "metrics.csv").unlink(missing_ok=True)  # written last: its presence marks a finished run
-    atomic_write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    atomic_write_text(out / "config.yaml", to_yaml(cfg))
 
     target, noise = eval_sets(cfg)
     scores = TargetMetrics(target)
