@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     from myreinflow.algos.bc import BCConfig
     from myreinflow.algos.fql import FQLConfig
     from myreinflow.config import add_dataclass_args
+    from myreinflow.data.minari_io import SOURCES
     from myreinflow.toy2d import Toy2DConfig
 
     parser = argparse.ArgumentParser(prog="myreinflow", description=__doc__)
@@ -94,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--source",
         default="auto",
-        choices=("auto", "minari", "generate"),
-        help="auto: local, else generate known myreinflow/ ids, else download",
+        choices=SOURCES,
+        help="auto: local, else generate known myreinflow/ ids, else download (ogbench/ ids from OGBench)",
     )
     p.add_argument("--card", default=None, help="also write the dataset card JSON here")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

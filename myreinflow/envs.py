@@ -17,13 +17,21 @@ def env_spec_json(dataset) -> str:
     return spec.to_json()
 
 
+def _spec(spec_json: str) -> EnvSpec:
+    spec = EnvSpec.from_json(spec_json)
+    if str(spec.entry_point).startswith("ogbench."):
+        from myreinflow.data.tasks import import_ogbench
+
+        import_ogbench()  # quietly (see there)
+    return spec
+
+
 def make_env(spec_json: str) -> gym.Env:
-    return gym.make(EnvSpec.from_json(spec_json))
+    return gym.make(_spec(spec_json))
 
 
 def make_vec_env(spec_json: str, num_envs: int, vectorization_mode: str = "sync") -> gym.vector.VectorEnv:
-    spec = EnvSpec.from_json(spec_json)
-    return gym.make_vec(spec, num_envs=num_envs, vectorization_mode=vectorization_mode)
+    return gym.make_vec(_spec(spec_json), num_envs=num_envs, vectorization_mode=vectorization_mode)
 
 
 def pusher_metrics(final_obs: np.ndarray) -> dict[str, np.ndarray]:

@@ -43,6 +43,7 @@ def rollout(
     history = np.repeat(obs[:, None], policy.cond_steps, axis=1)
     done = np.zeros(n, bool)
     returns, lengths = np.zeros(n), np.zeros(n, int)
+    success = None  # envs that report `success` in their infos (OGBench): did the episode reach it
     final_obs = np.array(obs, dtype=np.float64)
     latencies = []
     while not done.all():
@@ -50,10 +51,13 @@ def rollout(
         chunk = policy.act(history, inference_steps, generator)
         latencies.append(1000 * (time.perf_counter() - start))
         for j in range(act_steps):
-            obs, reward, terminated, truncated, _ = envs.step(chunk[:, j])
+            obs, reward, terminated, truncated, infos = envs.step(chunk[:, j])
             active = ~done
             returns[active] += reward[active]
             lengths[active] += 1
+            if "success" in infos:
+                success = np.zeros(n, bool) if success is None else success
+                success[active] |= np.asarray(infos["success"], bool)[active]
             ended = active & (terminated | truncated)
             # next-step autoreset: the observation returned with done is the episode's last one
             final_obs[ended] = obs[ended]
@@ -61,7 +65,8 @@ def rollout(
             history = np.concatenate([history[:, 1:], obs[:, None]], axis=1)
             if done.all():
                 break
-    return {"return": returns, "length": lengths, "final_obs": final_obs, "latency_ms": np.mean(latencies)}
+    out = {"return": returns, "length": lengths, "final_obs": final_obs, "latency_ms": np.mean(latencies)}
+    return out if success is None else out | {"success": success.astype(np.float64)}
 
 
 def evaluate(
@@ -106,6 +111,8 @@ def evaluate(
 def _episode_rows(out: dict, dataset: dict, ids: list[int], k: int, act_steps: int) -> list[dict]:
     scores = normalized_score(out["return"], dataset.get("ref_min_score"), dataset.get("ref_max_score"))
     extra = task_metrics(dataset["env_id"], out["final_obs"])
+    if "success" in out:  # the env's own judgement wins over one from the final observation
+        extra["success"] = out["success"]
     return [
         {
             "inference_steps": k,

@@ -57,7 +57,8 @@ def json_schema(cls, exclude: set[str] | frozenset[str] = frozenset()) -> dict:
 
 # the `$defs` of workflow/schemas/config.schema.yaml: {name: (module, dataclass, the keys it leaves out)};
 # the pipeline sets these keys of a job itself (BC's epochs and inference_steps, FQL's epochs are options)
-PIPELINE_KEYS = RunOptions.RUN_KEYS | {"dataset", "source", "model", "flow", "seed", "out", "init"}
+PIPELINE_KEYS = RunOptions.RUN_KEYS | {"dataset", "source", "task", "reward", "model", "flow", "seed", "out"}
+PIPELINE_KEYS |= {"init"}
 PIPELINE_KEYS |= {"distribution", "flows", "epochs", "steps", "inference_steps"}
 SCHEMA_DEFS = {
     "bc_options": ("myreinflow.algos.bc", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),

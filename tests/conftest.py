@@ -19,6 +19,13 @@ myreinflow/pusher/tiny-v0:
   description: tiny expert set for tests
   components:
     - {fraction: 1.0, sigma: 0.05}
+myreinflow/ogbench/cube-single-tiny-v0:
+  env: cube-single-v0
+  oracle: plan
+  episodes: 3
+  episode_steps: 120
+  seed: 0
+  description: tiny OGBench play set for tests
 myreinflow/cartpole/tiny-v0:
   env: CartPole-v1
   expert: cartpole

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from myreinflow.config import RunOptions, check_config, param
 from myreinflow.data import load_dataset
-from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
+from myreinflow.data.offline import DataOptions, dataset_info, load_transitions, spaces_of
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary
 from myreinflow.policy import ChunkPolicy, FlowOptions, build_model, policy_name, policy_spec
 from myreinflow.run import LR_SCHEDULES, MetricMean, TrainingRun, due, gradient_step, lr_scheduler
@@ -26,9 +26,7 @@ MODELS = ("reflow", "meanflow", "mlp")
 
 
 @dataclass
-class BCConfig(FlowOptions, RunOptions):
-    dataset: str = param("mujoco/pusher/expert-v0", "Minari dataset id")
-    source: str = param("auto", "where the dataset comes from", choices=("auto", "minari", "generate"))
+class BCConfig(DataOptions, FlowOptions, RunOptions):
     model: str = param(
         "reflow",
         "what BC trains: a flow or the MLP baseline (discrete actions always get a categorical policy)",
@@ -65,6 +63,7 @@ RESUMABLE_KEYS = RunOptions.RUN_KEYS | {
     "eval_episodes",
     "out",
     "source",
+    "reward",  # BC does not read rewards
 }
 
 
@@ -86,6 +85,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
     device = setup_runtime(cfg.device, cfg.threads)
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.dataset, cfg.source, progress=progress)
+    task = cfg.resolve_task(dataset)
     data, normalizer = load_transitions(dataset, cfg.horizon_steps, cfg.cond_steps, device)
     obs_dim, act_dim, n_actions = spaces_of(dataset)
     kind = "categorical" if n_actions else cfg.model
@@ -113,7 +113,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
         print(f"{run.ckpt_path} is complete ({run.epoch} epochs); nothing to do")
         return run.ckpt_path
     run.start()
-    info = dataset_info(dataset)
+    info = dataset_info(dataset, task)
     k_eval = cfg.inference_steps or (4 if kind == "reflow" else 1)
     bar = run.bar(cfg.epochs, run.epoch, f"bc {kind}")
     while run.epoch < cfg.epochs:

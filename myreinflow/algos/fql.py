@@ -32,9 +32,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from myreinflow.config import RunOptions, check_config, param
+from myreinflow.config import RunOptions, check_config, inherited, param
 from myreinflow.data import load_dataset
-from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
+from myreinflow.data.offline import DataOptions, dataset_info, load_transitions, spaces_of
 from myreinflow.data.replay import Episode, OnlineEpisodes
 from myreinflow.envs import make_env
 from myreinflow.errors import UserError
@@ -48,9 +48,8 @@ from myreinflow.utils import seed_everything, setup_runtime
 
 
 @dataclass
-class FQLConfig(RunOptions):
-    dataset: str = param("myreinflow/pusher/mixed-v0", "Minari dataset id")
-    source: str = param("auto", "where the dataset comes from", choices=("auto", "minari", "generate"))
+class FQLConfig(DataOptions, RunOptions):
+    dataset: str = inherited(DataOptions, "dataset", "myreinflow/pusher/mixed-v0")
     init: str = param("", "BC checkpoint whose flow (and normaliser) FQL starts from")
     flow: str = param("auto", "BC flow: auto = --init's (else reflow)", choices=("auto", *FLOWS))
     flow_prediction: str = param(
@@ -208,9 +207,10 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
         raise UserError(
             f"dataset {cfg.dataset!r} has discrete actions; FQL needs a continuous (Box) action space"
         )
+    task = cfg.resolve_task(dataset)
     flow_spec, flow, normalizer = init_flow(cfg, obs_dim, act_dim, device)
     data, normalizer = load_transitions(
-        dataset, cfg.horizon_steps, cfg.cond_steps, device, cfg.discount, normalizer
+        dataset, cfg.horizon_steps, cfg.cond_steps, device, cfg.discount, normalizer, task, cfg.reward
     )
     agent = FQLAgent(cfg, flow_spec, flow, device).train()
     optimizer = make_optimizer(agent, cfg)
@@ -237,7 +237,7 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
         print(f"{run.ckpt_path} is complete ({run.epoch} epochs, {run.env_steps} online steps)")
         return run.ckpt_path
     run.start()
-    info = dataset_info(dataset)
+    info = dataset_info(dataset, task, cfg.reward)
     bar = run.bar(cfg.epochs, run.epoch, f"fql {flow_spec['kind']}")
     updates_per_epoch = max(1, len(data) // cfg.batch_size)
     while run.epoch < cfg.epochs:
@@ -284,6 +284,8 @@ def online_phase(cfg, agent, optimizer, data, online: OnlineEpisodes, run: Train
             chunk = list(actor.act(episode.history()[None], k, run.generator)[0])
         action = chunk.pop(0)
         obs, reward, terminated, truncated, _ = env.step(action)
+        if info.get("reward") == "sparse":  # the env's reward is OGBench's dense one
+            reward = -float(reward != 0)
         episode.add(action, reward, terminated, obs)
         run.env_steps += 1
         bar.update(1)

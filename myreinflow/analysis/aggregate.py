@@ -100,11 +100,22 @@ def ci_table(evals: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def best_steps(table: pd.DataFrame, metric: str = "normalized_score") -> pd.DataFrame:
-    """Per (stage, dataset, flow, policy): the inference steps with the highest mean `metric`."""
-    rows = table[table["metric"] == metric]
-    idx = rows.groupby(["stage", "dataset", "flow", "policy"], sort=True)["mean"].idxmax()
-    return rows.loc[idx.dropna()]
+def headline_metric(table: pd.DataFrame) -> str:
+    """The metric a dataset's results are judged by: the normalized score, or the success rate where
+    the data has no normalized score (OGBench tasks: their play data has no reference returns)."""
+    scores = table.loc[table["metric"] == "normalized_score", "mean"]
+    return "success" if scores.isna().all() and "success" in set(table["metric"]) else "normalized_score"
+
+
+def best_steps(table: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Per (stage, dataset, flow, policy): the inference steps with the highest mean `metric` (default:
+    each dataset's `headline_metric`)."""
+    frames = []
+    for _, data in table.groupby("dataset", sort=True):
+        rows = data[data["metric"] == (metric or headline_metric(data))]
+        idx = rows.groupby(["stage", "dataset", "flow", "policy"], sort=True)["mean"].idxmax()
+        frames.append(rows.loc[idx.dropna()])
+    return pd.concat(frames) if frames else table.iloc[:0]
 
 
 def _score(table, stage, dataset, flow, policy, steps=None, metric="normalized_score"):
@@ -126,16 +137,18 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
     - MeanFlow at 1 step against ReFlow at its best number of steps (BC and FQL flows);
     - FQL's policies against the BC flow they started from and against the best BC policy.
 
-    Normalized scores, with the final distance (when the env has it) at the same steps.
+    Each dataset's `headline_metric` (normalized score, or success rate on OGBench tasks), with the
+    final distance (when the env has it) at the same steps.
     """
     best = best_steps(table)
     rows = []
 
     for dataset in sorted(table["dataset"].unique()):
+        metric = headline_metric(table[table["dataset"] == dataset])
         for stage in sorted(table["stage"].unique()):
             ref = best[(best["stage"] == stage) & (best["dataset"] == dataset) & (best["flow"] == "reflow")]
             ref = ref[ref["policy"] == "flow"]
-            mf = _score(table, stage, dataset, "meanflow", "flow", 1)
+            mf = _score(table, stage, dataset, "meanflow", "flow", 1, metric)
             if len(ref) and len(mf):
                 k = int(ref["inference_steps"].iloc[0])
                 gap = float(mf["mean"].iloc[0] - ref["mean"].iloc[0])
@@ -143,6 +156,7 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
                     {
                         "dataset": dataset,
                         "stage": stage,
+                        "metric": metric,
                         "question": "MeanFlow at 1 step minus ReFlow at its best steps",
                         "a": f"meanflow K=1: {mf['mean'].iloc[0]:.3f}",
                         "b": f"reflow K={k}: {ref['mean'].iloc[0]:.3f}",
@@ -166,6 +180,7 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
                     {
                         "dataset": dataset,
                         "stage": "fql",
+                        "metric": metric,
                         "question": f"FQL {fql['flow']} ({fql['policy']} policy) minus {name}",
                         "a": _describe(table, fql),
                         "b": _describe(table, ref),
@@ -174,7 +189,7 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
                         "criterion": "difference > 0",
                     }
                 )
-    columns = ["dataset", "stage", "question", "a", "b", "difference", "holds", "criterion"]
+    columns = ["dataset", "stage", "metric", "question", "a", "b", "difference", "holds", "criterion"]
     return pd.DataFrame(rows, columns=columns)
 
 

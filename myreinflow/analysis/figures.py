@@ -33,7 +33,8 @@ METRIC_LABELS = {
     "return": "return",
     "latency_ms": "latency per action chunk (ms)",
 }
-SCORE_METRICS = ("normalized_score", "final_distance")  # the rows of the return and BC → FQL figures
+# the rows of the return and BC → FQL figures (success: OGBench's headline; Pusher's distance < 0.1 m)
+SCORE_METRICS = ("normalized_score", "success", "final_distance")
 STEPS_LABEL = "inference steps (NFE, log scale)"
 # the columns of table.csv that its figures read
 SUMMARY_COLUMNS = (
@@ -265,7 +266,7 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
     fql = table[table["stage"] == "fql"]
     datasets, flows = sorted(fql["dataset"].unique()), _present(FLOW_LABELS, fql["flow"])
     metrics = _score_metrics(table)
-    # every policy at its best steps K, chosen by normalized score, and shown with both metrics at that K
+    # every policy at its best steps K, chosen by its dataset's headline metric, shown with all metrics at K
     variants = pd.DataFrame([(*v, i) for i, v in enumerate(VARIANTS)], columns=["stage", "policy", "variant"])
     best = best_steps(table)[keys].merge(variants, on=["stage", "policy"])
     best = best[best["dataset"].isin(datasets) & best["flow"].isin(flows)]
@@ -295,15 +296,17 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
     g.add_legend(title="flow")
     title = (
         "BC → FQL per dataset and flow: mean and 95 % bootstrap CI\n"
-        "flows at their best inference steps K (numbers under the points; chosen by normalized score)"
+        "flows at their best inference steps K (numbers under the points; by normalized score, or success)"
     )
     _save(g, out, title)
 
 
 LOSS_COLUMNS = ("train/flow_mse", "train/loss")  # the first one a row has is its training loss
-LOSS, SCORE = "training loss (log scale)", "eval normalized score"  # the rows of the learning curves
+# the rows of the learning curves
+LOSS, SCORE = "training loss (log scale)", "eval normalized score\n(success rate on OGBench)"
 # evaluation columns of the train CSVs → the policy they evaluate (FQL logs its fine-tuned flow apart)
 EVAL_COLUMNS = {"eval/normalized_score": "policy", "eval_flow/normalized_score": "fine-tuned flow"}
+# where the data has no normalized score (OGBench tasks), the eval row shows the success rate
 # markers of the learning curves: FQL's one-step policy as circles, its fine-tuned flow as crosses
 CURVE_MARKERS = {"training loss": ".", "BC policy": "o", "one-step policy": "o", "fine-tuned flow": "X"}
 
@@ -318,10 +321,13 @@ def _curves(train: pd.DataFrame) -> pd.DataFrame:
             loss = loss.fillna(train[col])
     frames = [train[keys].assign(value=loss, quantity=LOSS, policy="training loss")]
     for col, what in EVAL_COLUMNS.items():
-        if col in train:
+        success = col.replace("normalized_score", "success")
+        if col in train or success in train:
             if what == "policy":  # BC: the policy itself; FQL: its one-step policy
                 what = np.where(train["stage"] == "fql", "one-step policy", "BC policy")
-            frames.append(train[keys].assign(value=train[col], quantity=SCORE, policy=what))
+            value = train.get(col, pd.Series(np.nan, index=train.index))
+            value = value.fillna(train[success]) if success in train else value
+            frames.append(train[keys].assign(value=value, quantity=SCORE, policy=what))
     curves = pd.concat(frames, ignore_index=True)
     return curves[curves["value"].notna()]
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from myreinflow.data.normalize import Normalizer
+from myreinflow.data.tasks import STATE_KEYS
 
 
 class ChunkedTransitions:
@@ -100,14 +101,16 @@ class ChunkedTransitions:
 
         if self.discount is not None:
             rewards = np.concatenate([ep["rewards"] for ep in episodes]).astype(np.float64)
-            ended_by_termination = np.array([bool(ep["terminations"][-1]) for ep in episodes])[ep_of_step]
-            gammas = self.discount ** np.arange(h)
+            masks = np.concatenate([step_masks(ep) for ep in episodes])
             local = np.minimum(future, last[:, None]) - step_offset
-            terminates_here = ended_by_termination & (last <= step + h - 1)
-            tables["reward"] = (rewards[local] * inside * gammas).sum(axis=1)
+            # a step of the chunk counts while no earlier step of it ended the task (mask 0)
+            ended = (masks[local] == 0) & inside
+            counts = inside & (np.cumsum(ended, axis=1) - ended == 0)
+            stops = ended.any(axis=1)
+            tables["reward"] = (rewards[local] * counts * self.discount ** np.arange(h)).sum(axis=1)
             tables["next_obs_idx"] = stacked_obs(np.minimum(step + h, last + 1))
-            tables["mask"] = 1.0 - terminates_here
-            tables["td_valid"] = inside.all(axis=1) | terminates_here
+            tables["mask"] = 1.0 - stops
+            tables["td_valid"] = inside.all(axis=1) | stops
         return {
             k: v if isinstance(v, torch.Tensor) else torch.as_tensor(v, dtype=_DTYPES.get(k))
             for k, v in tables.items()
@@ -151,14 +154,29 @@ _DTYPES = {
 }
 
 
+def step_masks(episode: dict) -> np.ndarray:
+    """Per-step masks of an episode: its own `masks` (a task's success, OGBench data), else 0 only at a
+    final step that terminates the episode."""
+    if "masks" in episode:
+        return np.asarray(episode["masks"], dtype=np.float64)
+    masks = np.ones(len(episode["actions"]))
+    masks[-1] = 1.0 - bool(episode["terminations"][-1])
+    return masks
+
+
 def episodes_of(dataset) -> list[dict]:
-    """A Minari dataset's episodes as plain dicts (observations, actions, rewards, terminations)."""
-    return [
-        {
+    """A Minari dataset's episodes as plain dicts (observations, actions, rewards, terminations, and the
+    `states` of every observation where the infos keep them)."""
+    episodes = []
+    for ep in dataset.iterate_episodes():
+        episode = {
             "observations": ep.observations,
             "actions": ep.actions,
             "rewards": ep.rewards,
             "terminations": ep.terminations,
         }
-        for ep in dataset.iterate_episodes()
-    ]
+        states = {k: ep.infos[k] for k in STATE_KEYS if k in (ep.infos or {})}
+        if states:
+            episode["states"] = states
+        episodes.append(episode)
+    return episodes

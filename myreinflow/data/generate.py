@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from myreinflow.data.recipes import Recipe, get_recipe
+from myreinflow.data.recipes import OracleRecipe, Recipe, get_recipe
 from myreinflow.errors import UserError
 
 TMP_PREFIX = ".myreinflow-tmp-"
@@ -90,20 +90,23 @@ def _tasks(recipe: Recipe) -> list[tuple]:
     return tasks
 
 
-def run_tasks(tasks: list[tuple], workers: int, progress: bool, desc: str) -> list[dict]:
-    """Runs episodes in order-preserving parallel worker processes."""
+def run_tasks(tasks: list[tuple], workers: int, progress: bool, desc: str, fn=None, unit_scale=None):
+    """Runs episodes (`fn` of each task, default a scripted-expert episode) in order-preserving parallel
+    worker processes; with `unit_scale` (steps per episode) the progress bar counts steps."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), desc=desc, unit="ep", disable=not progress, smoothing=0.05)
+    fn = fn or _run_episode
+    unit = {"unit": "step", "unit_scale": unit_scale} if unit_scale else {"unit": "ep"}
+    bar = tqdm(total=len(tasks), desc=desc, disable=not progress, smoothing=0.05, **unit)
     results = []
     try:
         if workers <= 1:
             for t in tasks:
-                results.append(_run_episode(t))
+                results.append(fn(t))
                 bar.update()
         else:
             with mp.get_context(_start_method()).Pool(workers) as pool:
-                for r in pool.imap(_run_episode, tasks, chunksize=4):
+                for r in pool.imap(fn, tasks, chunksize=1 if unit_scale else 4):
                     results.append(r)
                     bar.update()
     finally:
@@ -175,7 +178,7 @@ def move_into_place(tmp_root: Path, root: Path, dataset_id: str) -> None:
     os.rename(tmp_root / dataset_id, dest)
 
 
-class _DatasetsRoot:
+class DatasetsRoot:
     """Points Minari's ``MINARI_DATASETS_PATH`` at another root for the duration of a block."""
 
     def __init__(self, path: Path) -> None:
@@ -192,8 +195,9 @@ class _DatasetsRoot:
             os.environ["MINARI_DATASETS_PATH"] = self.old
 
 
-def generate_dataset(recipe: Recipe | str, progress: bool = True, workers: int | None = None):
-    """Generates ``recipe`` (a :class:`Recipe` or its id) into the local Minari datasets root.
+def generate_dataset(recipe: Recipe | OracleRecipe | str, progress: bool = True, workers: int | None = None):
+    """Generates ``recipe`` (a :class:`Recipe`, an :class:`OracleRecipe` or its id) into the local Minari
+    datasets root (an OracleRecipe: see `data/manipspace.py`).
 
     Stores ``ref_min_score`` (uniform random) and ``ref_max_score`` (clean scripted expert), each the mean
     return over ``recipe.ref_episodes`` episodes on seeds disjoint from the dataset's. Returns the loaded
@@ -205,6 +209,10 @@ def generate_dataset(recipe: Recipe | str, progress: bool = True, workers: int |
 
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
+    if isinstance(recipe, OracleRecipe):
+        from myreinflow.data.manipspace import generate_manipspace
+
+        return generate_manipspace(recipe, progress, workers)
     root = get_dataset_path()
     if (root / recipe.id).exists():
         raise UserError(
@@ -231,7 +239,7 @@ def generate_dataset(recipe: Recipe | str, progress: bool = True, workers: int |
 
     tmp_root = new_tmp_root(root)
     try:
-        with _DatasetsRoot(tmp_root), warnings.catch_warnings():
+        with DatasetsRoot(tmp_root), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # minari nags about author e-mail, permalink, ...
             ds = minari.create_dataset_from_buffers(
                 dataset_id=recipe.id,

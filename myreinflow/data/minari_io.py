@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -15,10 +16,12 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from myreinflow.data.tasks import META_KEY, task_card
 from myreinflow.errors import UserError
 
-SOURCES = ("auto", "minari", "generate")
+SOURCES = ("auto", "minari", "generate", "ogbench")
 OWN_NAMESPACE = "myreinflow/"
+OGBENCH_NAMESPACE = "ogbench/"  # ids of OGBench's official files, converted: ogbench/cube-single-play-v0
 CONNECT_TIMEOUT_S = 5.0  # offline must fail fast: one connection attempt, no retries
 HTTP_TIMEOUT_S = "10"  # per-request timeouts inside huggingface_hub once online
 DOWNLOAD_TIMEOUT_S = float(os.environ.get("MYREINFLOW_DOWNLOAD_TIMEOUT", 3600))
@@ -55,9 +58,11 @@ def _recipe_ids() -> list[str]:
 def load_dataset(dataset_id: str, source: str = "auto", progress: bool = True):
     """Returns the ``minari.MinariDataset`` ``dataset_id``, getting it first if it is not local.
 
-    ``source``: ``auto`` generates known recipe ids and downloads anything else, ``generate`` only generates
-    (the id must be a recipe), ``minari`` only downloads from the Minari servers. A local copy (under
-    ``MINARI_DATASETS_PATH`` or ``~/.minari/datasets``) is always used as is.
+    ``source``: ``auto`` generates known recipe ids, downloads ``ogbench/<name>`` ids from OGBench and
+    anything else from Minari; ``generate`` only generates (the id must be a recipe), ``minari`` only
+    downloads from the Minari servers, ``ogbench`` only downloads OGBench's official files (ids
+    ``ogbench/<OGBench dataset name>``, converted to Minari). A local copy (under ``MINARI_DATASETS_PATH``
+    or ``~/.minari/datasets``) is always used as is.
     """
     import minari
 
@@ -76,18 +81,27 @@ def load_dataset(dataset_id: str, source: str = "auto", progress: bool = True):
         raise UserError(
             f"dataset {dataset_id!r} is generated locally, not downloaded; use source 'auto' or 'generate'"
         )
+    if source == "ogbench" or (source == "auto" and dataset_id.startswith(OGBENCH_NAMESPACE)):
+        return _download_ogbench(dataset_id, recipes, progress)
     if source == "generate" or dataset_id.startswith(OWN_NAMESPACE):
         raise UserError(f"no recipe for dataset {dataset_id!r}; known recipes: {', '.join(recipes)}")
     _download(dataset_id, recipes, progress)
     return minari.load_dataset(dataset_id)
 
 
-def _remote_host() -> tuple[str, int]:
-    """The host a Minari download talks to first (or the HTTPS proxy in between)."""
+def _proxy() -> tuple[str, int] | None:
+    """The HTTPS proxy a download talks to first, if one is set."""
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
     if proxy:
         u = urlparse(proxy if "://" in proxy else f"http://{proxy}")
         return u.hostname or "", u.port or 80
+    return None
+
+
+def _remote_host() -> tuple[str, int]:
+    """The host a Minari download talks to first (or the HTTPS proxy in between)."""
+    if _proxy():
+        return _proxy()
     remote = os.environ.get("MINARI_REMOTE", "hf://farama-minari")
     if remote.startswith("gcp://"):
         return "storage.googleapis.com", 443
@@ -172,6 +186,82 @@ def _download(dataset_id: str, recipes: list[str], progress: bool) -> None:
         shutil.rmtree(tmp_root, ignore_errors=True)
 
 
+_OGBENCH_CHILD = """
+import json, sys
+from ogbench.utils import download_datasets
+try:
+    download_datasets([sys.argv[1]], sys.argv[2])
+    result = {"ok": True}
+except BaseException as e:
+    result = {"ok": False, "reason": f"{type(e).__name__}: {e}"}
+with open(sys.argv[3], "w") as f:
+    json.dump(result, f)
+"""
+
+
+def _download_ogbench(dataset_id: str, recipes: list[str], progress: bool):
+    """Downloads OGBench's official file of ``ogbench/<name>`` with the package's own downloader into its
+    cache (``OGBENCH_DATA_DIR``, default ``~/.ogbench/data``) and converts it to a Minari dataset."""
+    from myreinflow.data.manipspace import create_minari, episodes_of_npz
+    from myreinflow.data.recipes import OGBENCH_ENV_RE
+
+    name = dataset_id.removeprefix(OGBENCH_NAMESPACE)
+    match = re.fullmatch(r"(.+)-(play|noisy)-(v\d+)", name)
+    env_name = f"{match[1]}-{match[3]}" if match else ""
+    if not dataset_id.startswith(OGBENCH_NAMESPACE) or not OGBENCH_ENV_RE.match(env_name):
+        raise UserError(
+            f"dataset {dataset_id!r} is not an OGBench manipulation dataset; use "
+            "ogbench/<env>-<play|noisy>-v0 with env cube-single, cube-double, scene, puzzle-3x3, ... "
+            "(e.g. ogbench/cube-single-play-v0)"
+        )
+    local = OWN_NAMESPACE + "ogbench/" + name
+    alt = local if local in recipes else "a myreinflow/ogbench/ id: " + ", ".join(
+        r for r in recipes if r.startswith(OWN_NAMESPACE + "ogbench/")
+    )
+
+    def fail(reason: str) -> UserError:
+        reason = " ".join(reason.split())[:200]
+        return UserError(
+            f"dataset {dataset_id!r} could not be downloaded from OGBench ({reason}); to generate it "
+            f"locally from OGBench's recipe run: myreinflow data --dataset {alt}"
+        )
+
+    from myreinflow.data.tasks import import_ogbench
+
+    import_ogbench()
+    from ogbench.utils import DATASET_URL
+
+    url = urlparse(DATASET_URL)
+    reason = _unreachable(*(_proxy() or (url.hostname or "", url.port or 443)))
+    if reason:
+        raise fail(reason)
+    cache = Path(os.environ.get("OGBENCH_DATA_DIR", "~/.ogbench/data")).expanduser()
+    cache.mkdir(parents=True, exist_ok=True)
+    result_file = cache / f".{name}.{os.getpid()}.result.json"
+    out = None if progress else subprocess.DEVNULL
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _OGBENCH_CHILD, name, str(cache), str(result_file)],
+            stdout=out,
+            stderr=out,
+            timeout=DOWNLOAD_TIMEOUT_S,
+            check=False,
+        )
+        result = json.loads(result_file.read_text())
+    except subprocess.TimeoutExpired:
+        raise fail(f"no complete download within {DOWNLOAD_TIMEOUT_S:g} s") from None
+    except (OSError, ValueError):
+        result = {"ok": False, "reason": "the download process died"}
+    finally:
+        result_file.unlink(missing_ok=True)
+    if not result["ok"]:
+        raise fail(result["reason"])
+    episodes = episodes_of_npz(cache / f"{name}.npz")
+    description = f"OGBench's official {name} ({DATASET_URL}/{name}.npz), converted to Minari."
+    meta = {"myreinflow_ogbench_file": f"{DATASET_URL}/{name}.npz"}
+    return create_minari(dataset_id, env_name, episodes, meta, description, "ogbench-official")
+
+
 def dataset_card(dataset) -> dict[str, Any]:
     """Summary of a ``minari.MinariDataset``: id, source, env, size, returns, reference scores and, for
     tasks with a distance metric in ``myreinflow.envs.TASK_METRICS`` (Pusher), its mean at episode ends."""
@@ -207,9 +297,16 @@ def dataset_card(dataset) -> dict[str, Any]:
         if dist is not None:
             card["final_distance_mean"] = float(dist.mean())
     if "myreinflow_recipe" in meta:
-        recipe = json.loads(meta["myreinflow_recipe"])
-        card["recipe"] = recipe
-        card["components"] = _component_stats(recipe, returns_arr, dist)
+        card["recipe"] = recipe = json.loads(meta["myreinflow_recipe"])
+        if "components" in recipe:
+            card["components"] = _component_stats(recipe, returns_arr, dist)
+    if META_KEY in meta:  # task-agnostic OGBench data: returns say nothing, its tasks do
+        for key in ("return_mean", "return_std", "ref_min_score", "ref_max_score"):
+            card.pop(key)
+        card["source"] = "generated" if "myreinflow_recipe" in meta else "ogbench"
+        card |= task_card(meta)
+        if "myreinflow_unhealthy_retries" in meta:
+            card["unhealthy_episodes_retried"] = int(meta["myreinflow_unhealthy_retries"])
     return card
 
 

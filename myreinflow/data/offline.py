@@ -1,15 +1,41 @@
-"""A loaded Minari dataset as training needs it: its spaces, what evaluation needs to know about its env,
-and its chunked transitions with a fitted normaliser."""
+"""A loaded Minari dataset as training needs it: which data (`DataOptions`), its spaces, what evaluation
+needs to know about its env, and its chunked transitions with a fitted normaliser."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
 
+from myreinflow.config import param
 from myreinflow.data.chunks import ChunkedTransitions, episodes_of
+from myreinflow.data.minari_io import SOURCES
 from myreinflow.data.normalize import Normalizer
+from myreinflow.data.tasks import NUM_TASKS, REWARDS, ogbench_env, relabel_episodes, resolve_task, task_env_id
 from myreinflow.envs import env_spec_json
 from myreinflow.errors import UserError
+
+
+@dataclass
+class DataOptions:
+    """Which data a trainer learns from: the dataset, where it comes from and, for OGBench manipulation
+    data, the task whose rewards are relabelled and which evaluation runs on."""
+
+    dataset: str = param("mujoco/pusher/expert-v0", "Minari dataset id")
+    source: str = param("auto", "where the dataset comes from", choices=SOURCES)
+    task: int = param(
+        0,
+        "OGBench manipulation data: the evaluation task whose rewards are relabelled "
+        "(0 = the papers' default: cube 2, scene 2, puzzle 4; other data: 0)",
+        minimum=0,
+        maximum=NUM_TASKS,
+    )
+    reward: str = param("dense", "OGBench tasks: dense (OGBench's) or sparse (success − 1)", choices=REWARDS)
+
+    def resolve_task(self, dataset) -> int | None:
+        """The task of this run on `dataset` (None for data without tasks)."""
+        return resolve_task(ogbench_env(dataset), self.task, self.dataset)
 
 
 def spaces_of(dataset) -> tuple[int, int, int | None]:
@@ -24,17 +50,25 @@ def spaces_of(dataset) -> tuple[int, int, int | None]:
     raise UserError(f"action space {act_space} is not supported; allowed: a flat Box or Discrete")
 
 
-def dataset_info(dataset) -> dict:
-    """Env and reference scores that evaluation needs (stored in every checkpoint as `dataset`)."""
+def dataset_info(dataset, task: int | None = None, reward: str = "dense") -> dict:
+    """Env and reference scores that evaluation needs (stored in every checkpoint as `dataset`). With a
+    `task` (OGBench data), the env is the task's single-task env and the info names the task and reward."""
     meta = dataset.storage.metadata
-    spec = env_spec_json(dataset)
-    return {
+    if task is None:
+        spec = env_spec_json(dataset)
+    else:
+        from myreinflow.data.tasks import import_ogbench
+
+        import_ogbench()
+        spec = gym.spec(task_env_id(ogbench_env(dataset), task)).to_json()
+    info = {
         "dataset_id": dataset.spec.dataset_id if hasattr(dataset, "spec") else meta["dataset_id"],
         "env_spec": spec,
         "env_id": gym.envs.registration.EnvSpec.from_json(spec).id,
         "ref_min_score": meta.get("ref_min_score"),
         "ref_max_score": meta.get("ref_max_score"),
     }
+    return info if task is None else info | {"task": task, "reward": reward}
 
 
 def load_transitions(
@@ -44,10 +78,15 @@ def load_transitions(
     device,
     discount: float | None = None,
     normalizer: Normalizer | None = None,
+    task: int | None = None,
+    reward: str = "dense",
 ) -> tuple[ChunkedTransitions, Normalizer]:
-    """A Minari dataset's chunked transitions on `device`, and the normaliser (fitted unless given)."""
+    """A Minari dataset's chunked transitions on `device`, and the normaliser (fitted unless given).
+    With a `discount` and a `task` (OGBench data), rewards and per-step masks are the task's."""
     _, _, n_actions = spaces_of(dataset)
     episodes = episodes_of(dataset)
+    if discount is not None and task is not None:
+        episodes = relabel_episodes(episodes, ogbench_env(dataset), task, reward)
     if normalizer is None:
         observations = np.concatenate([ep["observations"] for ep in episodes])
         actions = np.concatenate([ep["actions"] for ep in episodes])

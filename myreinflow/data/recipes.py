@@ -1,8 +1,11 @@
 """Dataset recipes as data: ``recipes.yaml`` in this package plus an optional user file.
 
-A recipe says how to generate a dataset with a scripted expert: environment, expert, number of episodes,
-seed and a mix of behaviour components (noise, random actions, decoy goals). Set ``MYREINFLOW_RECIPES`` to
-one or more YAML files (``os.pathsep``-separated) in the same format to add your own.
+Two kinds of recipe. A :class:`Recipe` generates a dataset with a scripted expert: environment, expert,
+number of episodes, seed and a mix of behaviour components (noise, random actions, decoy goals). An
+:class:`OracleRecipe` (an entry with an ``oracle`` key) generates an OGBench manipulation dataset with the
+oracles of the ``ogbench`` package, following OGBench's ``generate_manipspace.py``. Set
+``MYREINFLOW_RECIPES`` to one or more YAML files (``os.pathsep``-separated) in the same format to add your
+own.
 """
 
 from __future__ import annotations
@@ -65,6 +68,35 @@ class Recipe:
         return self.seed + self.episodes + np.arange(self.ref_episodes)
 
 
+@dataclass(frozen=True)
+class OracleRecipe:
+    """An OGBench manipulation dataset made by the package's oracles (OGBench's published recipe).
+
+    ``plan`` is OGBench's ``play`` data (the non-Markovian plan oracle with temporally smoothed noise),
+    ``markov`` its ``noisy`` data (the closed-loop oracle with per-episode Gaussian noise xi ~ U(0, noise) and
+    ``p_random_action``). Each episode runs ``episode_steps`` steps; the oracle takes a new random target
+    whenever it is done with the current one."""
+
+    id: str
+    env: str  # an OGBench manipulation env: cube-single-v0, cube-double-v0, scene-v0, puzzle-3x3-v0, ...
+    oracle: str  # plan (OGBench's play datasets) or markov (noisy)
+    episodes: int
+    episode_steps: int = 1000
+    noise: float = 0.1
+    noise_smoothing: float = 0.5  # plan oracle only
+    min_norm: float = 0.4  # markov oracle only
+    p_random_action: float = 0.0
+    seed: int = 0
+    description: str = ""
+
+    def episode_seeds(self) -> np.ndarray:
+        return self.seed + np.arange(self.episodes)
+
+
+ORACLES = ("plan", "markov")
+OGBENCH_ENV_RE = re.compile(r"^(cube-(single|double|triple|quadruple|octuple)|scene|puzzle-\d+x\d+)-v\d+$")
+
+
 def _check_keys(where: str, data: Any, cls: type, required: set[str]) -> None:
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected a mapping, got {type(data).__name__} {data!r}")
@@ -105,13 +137,48 @@ def parse_component(where: str, data: Any) -> Component:
     )
 
 
-def parse_recipe(dataset_id: str, data: Any, source: str = "recipe") -> Recipe:
-    """Validates one YAML entry into a :class:`Recipe`; errors name the id, the key and the value."""
+def _description(where: str, data: dict) -> str:
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise UserError(f"{where}: description must be text, got {description!r}")
+    return description.strip()
+
+
+def parse_oracle_recipe(dataset_id: str, data: dict, where: str) -> OracleRecipe:
+    _check_keys(where, data, OracleRecipe, {"env", "oracle", "episodes"})
+    env, oracle = data["env"], data["oracle"]
+    if not isinstance(env, str) or not OGBENCH_ENV_RE.match(env):
+        raise UserError(
+            f"{where}: env={env!r} is not an OGBench manipulation env; use e.g. cube-single-v0, "
+            "cube-double-v0, scene-v0, puzzle-3x3-v0"
+        )
+    if oracle not in ORACLES:
+        raise UserError(f"{where}: oracle={oracle!r} is not allowed; use one of: {', '.join(ORACLES)}")
+    return OracleRecipe(
+        id=dataset_id,
+        env=env,
+        oracle=oracle,
+        episodes=_number(where, "episodes", data["episodes"], 1, integer=True),
+        episode_steps=_number(where, "episode_steps", data.get("episode_steps", 1000), 1, integer=True),
+        noise=_number(where, "noise", data.get("noise", 0.1), 0.0),
+        noise_smoothing=_number(where, "noise_smoothing", data.get("noise_smoothing", 0.5), 0.0),
+        min_norm=_number(where, "min_norm", data.get("min_norm", 0.4), 0.0),
+        p_random_action=_number(where, "p_random_action", data.get("p_random_action", 0.0), 0.0, 1.0),
+        seed=_number(where, "seed", data.get("seed", 0), 0, integer=True),
+        description=_description(where, data),
+    )
+
+
+def parse_recipe(dataset_id: str, data: Any, source: str = "recipe") -> Recipe | OracleRecipe:
+    """Validates one YAML entry into a :class:`Recipe` (or an :class:`OracleRecipe`, for entries with an
+    ``oracle`` key); errors name the id, the key and the value."""
     where = f"recipe {dataset_id!r} ({source})"
     if not isinstance(dataset_id, str) or not _ID_RE.match(dataset_id):
         raise UserError(
             f"{where}: bad dataset id; use 'namespace/name-vN', e.g. 'myreinflow/pusher/expert-v0'"
         )
+    if isinstance(data, dict) and "oracle" in data:
+        return parse_oracle_recipe(dataset_id, data, where)
     _check_keys(where, data, Recipe, {"env", "expert", "components", "episodes"})
     env, expert = data["env"], data["expert"]
     if not isinstance(env, str) or not env:
@@ -132,9 +199,6 @@ def parse_recipe(dataset_id: str, data: Any, source: str = "recipe") -> Recipe:
             raise UserError(f"{where} component {i}: decoy=true needs expert 'pusher', not {expert!r}")
         if c.sigma > 0 and expert == "cartpole":
             raise UserError(f"{where} component {i}: sigma={c.sigma} needs continuous actions; use eps")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise UserError(f"{where}: description must be text, got {description!r}")
     return Recipe(
         id=dataset_id,
         env=env,
@@ -143,11 +207,11 @@ def parse_recipe(dataset_id: str, data: Any, source: str = "recipe") -> Recipe:
         episodes=_number(where, "episodes", data["episodes"], 1, integer=True),
         seed=_number(where, "seed", data.get("seed", 0), 0, integer=True),
         ref_episodes=_number(where, "ref_episodes", data.get("ref_episodes", 100), 1, integer=True),
-        description=description.strip(),
+        description=_description(where, data),
     )
 
 
-def _load_file(path: Path) -> dict[str, Recipe]:
+def _load_file(path: Path) -> dict[str, Recipe | OracleRecipe]:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as e:
@@ -161,7 +225,7 @@ def _load_file(path: Path) -> dict[str, Recipe]:
     return {k: parse_recipe(k, v, source=str(path)) for k, v in data.items()}
 
 
-def load_recipes() -> dict[str, Recipe]:
+def load_recipes() -> dict[str, Recipe | OracleRecipe]:
     """Built-in recipes plus those in the files named by ``MYREINFLOW_RECIPES``."""
     recipes = _load_file(BUILTIN_FILE)
     for name in filter(None, os.environ.get(USER_ENV_VAR, "").split(os.pathsep)):
@@ -172,7 +236,7 @@ def load_recipes() -> dict[str, Recipe]:
     return recipes
 
 
-def get_recipe(dataset_id: str) -> Recipe:
+def get_recipe(dataset_id: str) -> Recipe | OracleRecipe:
     """The recipe for ``dataset_id``; :class:`UserError` listing the known ids if there is none."""
     recipes = load_recipes()
     if dataset_id not in recipes:

@@ -17,14 +17,13 @@ rule bc:
     resources:
         gpu=1,
     params:
-        id=lambda w: DATASETS[w.dataset]["id"],
-        source=lambda w: dataset_source(w.dataset),
+        data=lambda w: data_args(w.dataset),
         options=options_json("bc"),
         out=lambda w, output: run_dir(output),
         run=run_settings(),
     shell:
         "(printf '%s\\n' {params.options:q} > {output.options}"
         " && python -m myreinflow bc --config {output.options}"
-        " --dataset {params.id} --source {params.source}"
+        " {params.data}"
         " --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} {params.run} --quiet) > {log} 2>&1"

@@ -65,6 +65,16 @@ def dataset_source(dataset):
     return SOURCES[DATASETS[dataset]["id"]]
 
 
+def data_args(dataset):
+    """What a training job learns from, as flags: the dataset, its source and (OGBench data) the task
+    and reward variant of the config entry named `dataset`."""
+    d = DATASETS[dataset]
+    return (
+        f"--dataset {d['id']} --source {dataset_source(dataset)}"
+        f" --task {d.get('task', 0)} --reward {d.get('reward', 'dense')}"
+    )
+
+
 def run_settings(wandb=True):
     """Params function for how a job runs (device, WandB), not what it computes. Because it takes
     `threads`, Snakemake counts it as derived and leaves it out of the params rerun trigger: switching

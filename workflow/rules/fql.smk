@@ -20,14 +20,13 @@ rule fql:
     resources:
         gpu=1,
     params:
-        id=lambda w: DATASETS[w.dataset]["id"],
-        source=lambda w: dataset_source(w.dataset),
+        data=lambda w: data_args(w.dataset),
         options=options_json("fql"),
         out=lambda w, output: run_dir(output),
         run=run_settings(),
     shell:
         "(printf '%s\\n' {params.options:q} > {output.options}"
         " && python -m myreinflow fql --config {output.options}"
-        " --dataset {params.id} --source {params.source}"
+        " {params.data}"
         " --init {input.init} --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
         " --threads {threads} {params.run} --quiet) > {log} 2>&1"
