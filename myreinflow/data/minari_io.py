@@ -215,9 +215,8 @@ def _download_ogbench(dataset_id: str, recipes: list[str], progress: bool):
             "(e.g. ogbench/cube-single-play-v0)"
         )
     local = OWN_NAMESPACE + "ogbench/" + name
-    alt = local if local in recipes else "a myreinflow/ogbench/ id: " + ", ".join(
-        r for r in recipes if r.startswith(OWN_NAMESPACE + "ogbench/")
-    )
+    ours = [r for r in recipes if r.startswith(OWN_NAMESPACE + "ogbench/")]
+    alt = local if local in recipes else "one of " + ", ".join(ours)
 
     def fail(reason: str) -> UserError:
         reason = " ".join(reason.split())[:200]
