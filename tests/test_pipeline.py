@@ -148,6 +148,7 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
         ({"bc": {"meanflow": {"adaptive_p": "high"}}}, "adaptive_p"),
         ({"stages": ["bc", "ppo"]}, "stages"),
         ({"colour": "blue"}, "colour"),
+        ({"datasets": [{"name": "c", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 7}]}, "task"),
         (  # one Minari dataset, got two ways
             {
                 "datasets": [
@@ -165,6 +166,16 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, minari_root, c
     assert proc.returncode != 0
     assert named in proc.stderr + proc.stdout
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_ogbench_entry_passes_its_task_and_reward_to_training(tmp_path, minari_root):
+    entry = {"name": "cube", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 3, "reward": "sparse"}
+    workdir = workflow_copy(tmp_path, tiny_config(minari_root, datasets=[entry]))
+    target = "results/fql/cube/reflow/seed0/model.pt"
+    proc = snakemake(workdir, target, "-n", "-p", "--configfile", "config.yaml")
+    commands = [line for line in proc.stdout.splitlines() if "python -m myreinflow" in line]
+    training = [c for c in commands if "myreinflow bc" in c or "myreinflow fql" in c]
+    assert len(training) == 2 and all("--task 3 --reward sparse" in c for c in training)
 
 
 def test_failing_job_leaves_no_outputs_and_logs_why(tmp_path, minari_root):
@@ -207,9 +218,9 @@ def test_config_files_are_valid():
         assert proc.returncode == 0, f"{config.name}: {proc.stderr[-2000:]}"
 
 
-PIPELINE_SET = {"dataset", "source", "model", "flow", "seed", "threads", "out", "device", "wandb_mode"}
+PIPELINE_SET = {"dataset", "source", "task", "reward", "model", "flow", "seed", "threads", "out", "device"}
 PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "steps", "inference_steps"}
-PIPELINE_SET |= {"init"}
+PIPELINE_SET |= {"init", "wandb_mode"}
 
 
 def _bc_config():

@@ -20,7 +20,6 @@ oracles, with these differences:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import warnings
 from dataclasses import asdict
@@ -232,7 +231,9 @@ def generate_manipspace(recipe: OracleRecipe, progress: bool = True, workers: in
             f"dataset {recipe.id!r} already exists at {get_dataset_path() / recipe.id}; delete it to "
             "regenerate"
         )
-    workers = workers if workers is not None else os.cpu_count() or 1
+    from myreinflow.utils import allocated_cpus
+
+    workers = workers if workers is not None else allocated_cpus()
     tasks = [(asdict(recipe), i) for i in range(recipe.episodes)]
     episodes = run_tasks(
         tasks, workers, progress, desc=recipe.id, fn=run_episode, unit_scale=recipe.episode_steps
