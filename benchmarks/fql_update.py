@@ -105,10 +105,16 @@ def main() -> None:
         help="torch.compile mode (reduce-overhead: CUDA graphs on a GPU)",
     )
     p.add_argument("--device", default="cpu", help="cpu (the reference's setting), cuda, auto")
+    p.add_argument("--only", default=None, help="one configuration, e.g. 3x256/4 (networks/chunk)")
     args = p.parse_args()
     args.device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     reference = {("4x512", 1): 12, ("3x256", 1): 50, ("4x512", 4): 11, ("3x256", 4): 47}
+    if args.only:
+        name, _, horizon = args.only.partition("/")
+        if (name, int(horizon or 0)) not in reference:
+            p.error(f"--only {args.only!r} is not one of {', '.join(f'{n}/{h}' for n, h in reference)}")
+        reference = {(name, int(horizon)): reference[(name, int(horizon))]}
     results = []
     for (name, horizon), ref in reference.items():
         hidden = (512,) * 4 if name == "4x512" else (256,) * 3

@@ -1,0 +1,142 @@
+"""FQL updates/s side by side with the public JAX implementation, on this machine, now; prints JSON.
+
+Runs `benchmarks/fql_update.py` (ours) and the team's harness for github.com/seohongpark/fql
+(`../shared/bench/fqlref/fql_ref_throughput.py`, JAX on CPU) alternately, `--rounds` times, for 4×512
+and 3×256 networks with chunk 1 and 4 (the reference flattens a chunk of 4 actions of dimension 7 into
+one action of dimension 28), at each thread count of `--threads`. Each run is pinned to that many cores
+(`taskset`), so "1 thread" means one core for either implementation whatever its own thread pools do.
+It prints the median updates/s of each and the ratio ours / reference per configuration: only a ratio
+measured side by side carries over between machines (their absolute speeds differ 2–3×). Run it with
+the machine otherwise idle.
+
+The reference stays outside this repository. To get it (a few minutes, CPU JAX from the package index):
+
+    FQLREF_ROOT=/scratch/fqlref bash ../shared/bench/fqlref/setup.sh <bare git dir of seohongpark/fql>
+    python benchmarks/fql_vs_reference.py --fqlref_root /scratch/fqlref   # or FQLREF_ROOT in the env
+
+Without it the benchmark prints one line saying what is missing and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HARNESS = REPO.parent / "shared" / "bench" / "fqlref" / "fql_ref_throughput.py"
+CONFIGS = [("4x512", 1), ("4x512", 4), ("3x256", 1), ("3x256", 4)]
+ACT_DIM = 7
+
+
+def reference(root: str | None) -> tuple[Path, Path, Path] | str:
+    """(python, source, harness) of the reference, or why it cannot run."""
+    if not root:
+        return "no reference: set FQLREF_ROOT or --fqlref_root (see this file's docstring for the set-up)"
+    python, src = Path(root) / "venv" / "bin" / "python", Path(root) / "src"
+    harness = Path(os.environ.get("FQLREF_HARNESS", HARNESS))
+    for path, what in ((python, "its venv"), (src / "agents" / "fql.py", "its source"), (harness, "harness")):
+        if not path.exists():
+            return f"no reference: {what} is missing at {path} (see this file's docstring for the set-up)"
+    return python, src, harness
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def pinned(threads: int) -> list[str]:
+    """`taskset` to the first `threads` cores (when there is taskset and that many cores)."""
+    if shutil.which("taskset") and threads <= (os.cpu_count() or 1):
+        return ["taskset", "-c", ",".join(map(str, range(threads)))]
+    return []
+
+
+def run_ours(name: str, horizon: int, threads: int, updates: int) -> dict:
+    cmd = [sys.executable, str(REPO / "benchmarks" / "fql_update.py"), "--threads", str(threads)]
+    cmd += ["--only", f"{name}/{horizon}", "--updates", str(updates)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run(pinned(threads) + cmd, capture_output=True, text=True, check=True, env=env)
+    return last_json(out.stdout)["results"][0]
+
+
+def run_reference(ref, name: str, horizon: int, threads: int, updates: int) -> dict:
+    python, src, harness = ref
+    width, layers = (512, 4) if name == "4x512" else (256, 3)
+    cmd = [str(python), str(harness), "--hidden", str(width), "--layers", str(layers)]
+    cmd += ["--act-dim", str(ACT_DIM * horizon), "--steps", str(updates), "--warmup", "20"]
+    env = dict(os.environ, FQL_REF_SRC=str(src), JAX_PLATFORMS="cpu")
+    out = subprocess.run(pinned(threads) + cmd, capture_output=True, text=True, check=True, env=env)
+    return last_json(out.stdout)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fqlref_root", default=os.environ.get("FQLREF_ROOT"), help="set-up of the reference")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds (median over them)")
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cores per run")
+    p.add_argument("--updates", type=int, default=0, help="timed updates per run (0: 60 for 4×512, 200 else)")
+    args = p.parse_args()
+    ref = reference(args.fqlref_root)
+    if isinstance(ref, str):
+        print(json.dumps({"benchmark": "fql_vs_reference", "skipped": ref}))
+        return
+    rows = []
+    for threads in args.threads:
+        for name, horizon in CONFIGS:
+            updates = args.updates or (60 if name == "4x512" else 200)
+            ours, theirs, roofline = [], [], None
+            for _ in range(args.rounds):
+                result = run_ours(name, horizon, threads, updates)
+                ours.append(result["updates_per_s"])
+                roofline = result
+                theirs.append(run_reference(ref, name, horizon, threads, updates)["updates_per_s"])
+            mine, jax = statistics.median(ours), statistics.median(theirs)
+            rows.append(
+                {
+                    "threads": threads,
+                    "hidden": name,
+                    "horizon_steps": horizon,
+                    "ours_updates_per_s": round(mine, 2),
+                    "reference_updates_per_s": round(jax, 2),
+                    "ratio": round(mine / jax, 3),
+                    "ours_rounds": [round(x, 2) for x in ours],
+                    "reference_rounds": [round(x, 2) for x in theirs],
+                    "gemm_bound_updates_per_s": roofline["matmul_bound_updates_per_s"],
+                    "of_gemm_bound": round(mine / roofline["matmul_bound_updates_per_s"], 3),
+                }
+            )
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # progress
+    print(
+        json.dumps(
+            {
+                "benchmark": "fql_vs_reference",
+                "machine": platform.processor() or platform.machine(),
+                "cpu": _cpu_name(),
+                "rounds": args.rounds,
+                "results": rows,
+                "min_ratio": min(r["ratio"] for r in rows),
+            },
+            indent=1,
+        )
+    )
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()
