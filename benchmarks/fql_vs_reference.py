@@ -48,7 +48,11 @@ def reference(root: str | None) -> tuple[Path, Path, Path] | str:
 
 
 def last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
+    """The JSON a benchmark printed: all of stdout (ours, indented) or its last line (the harness)."""
+    try:
+        return json.loads(stdout)
+    except json.JSONDecodeError:
+        return json.loads(stdout.strip().splitlines()[-1])
 
 
 def pinned(threads: int) -> list[str]:
@@ -58,9 +62,9 @@ def pinned(threads: int) -> list[str]:
     return []
 
 
-def run_ours(name: str, horizon: int, threads: int, updates: int) -> dict:
+def run_ours(name: str, horizon: int, threads: int, updates: int, compile: bool) -> dict:
     cmd = [sys.executable, str(REPO / "benchmarks" / "fql_update.py"), "--threads", str(threads)]
-    cmd += ["--only", f"{name}/{horizon}", "--updates", str(updates)]
+    cmd += ["--only", f"{name}/{horizon}", "--updates", str(updates)] + ["--compile"] * compile
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(pinned(threads) + cmd, capture_output=True, text=True, check=True, env=env)
     return last_json(out.stdout)["results"][0]
@@ -82,6 +86,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds (median over them)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cores per run")
     p.add_argument("--updates", type=int, default=0, help="timed updates per run (0: 60 for 4×512, 200 else)")
+    p.add_argument("--compile", action="store_true", help="ours with torch.compile (fql --compile on)")
     args = p.parse_args()
     ref = reference(args.fqlref_root)
     if isinstance(ref, str):
@@ -93,7 +98,7 @@ def main() -> None:
             updates = args.updates or (60 if name == "4x512" else 200)
             ours, theirs, roofline = [], [], None
             for _ in range(args.rounds):
-                result = run_ours(name, horizon, threads, updates)
+                result = run_ours(name, horizon, threads, updates, args.compile)
                 ours.append(result["updates_per_s"])
                 roofline = result
                 theirs.append(run_reference(ref, name, horizon, threads, updates)["updates_per_s"])
@@ -120,6 +125,7 @@ def main() -> None:
                 "machine": platform.processor() or platform.machine(),
                 "cpu": _cpu_name(),
                 "rounds": args.rounds,
+                "ours_compiled": args.compile,
                 "results": rows,
                 "min_ratio": min(r["ratio"] for r in rows),
             },

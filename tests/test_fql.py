@@ -320,3 +320,13 @@ def test_fql_from_a_bc_checkpoint_and_bad_input(minari_root, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], (extra, err)
         assert not (tmp_path / "bad").exists()  # nothing half-written
+
+
+def test_update_is_compiled_only_where_asked():
+    """CPU runs stay eager unless --compile on (compiling takes about a minute); CUDA compiles by default."""
+    from myreinflow.algos.fql import update_step
+
+    cpu = torch.device("cpu")
+    assert update_step(FQLConfig(compile="auto"), cpu) is update
+    assert update_step(FQLConfig(compile="off"), torch.device("cuda")) is update
+    assert update_step(FQLConfig(compile="on"), cpu) is not update
