@@ -24,7 +24,10 @@ from myreinflow.data.recipes import OracleRecipe, Recipe, get_recipe
 from myreinflow.errors import UserError
 
 TMP_PREFIX = ".myreinflow-tmp-"
-NAMESPACE_DESCRIPTION = "Datasets generated locally by myreinflow's scripted experts (see recipes.yaml)."
+NAMESPACE_DESCRIPTION = (
+    "Datasets generated locally by myreinflow: scripted experts, and OGBench's manipulation datasets made by "
+    "the ogbench package's oracles (see recipes.yaml)."
+)
 
 # per worker process: env and policies are built once and reused across episodes
 _CACHE: dict[Any, Any] = {}
@@ -203,21 +206,20 @@ def generate_dataset(recipe: Recipe | OracleRecipe | str, progress: bool = True,
     return over ``recipe.ref_episodes`` episodes on seeds disjoint from the dataset's. Returns the loaded
     ``minari.MinariDataset``. Raises :class:`UserError` if the dataset already exists.
     """
-    import minari
     from minari.data_collector import EpisodeBuffer
     from minari.storage import get_dataset_path
 
     if isinstance(recipe, str):
         recipe = get_recipe(recipe)
-    if isinstance(recipe, OracleRecipe):
-        from myreinflow.data.manipspace import generate_manipspace
-
-        return generate_manipspace(recipe, progress, workers)
     root = get_dataset_path()
     if (root / recipe.id).exists():
         raise UserError(
             f"dataset {recipe.id!r} already exists at {root / recipe.id}; delete it to regenerate"
         )
+    if isinstance(recipe, OracleRecipe):
+        from myreinflow.data.manipspace import generate_manipspace
+
+        return generate_manipspace(recipe, progress, workers)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
 
     results = run_tasks(_tasks(recipe), workers, progress, desc=recipe.id)
@@ -237,27 +239,40 @@ def generate_dataset(recipe: Recipe | OracleRecipe | str, progress: bool = True,
         for i, r in enumerate(data)
     ]
 
+    # the recipe marks the dataset as generated and keeps how (dataset_card reads it back)
+    return write_dataset(
+        recipe.id,
+        buffers,
+        {"myreinflow_recipe": json.dumps(asdict(recipe))},
+        env=recipe.env,
+        eval_env=recipe.env,
+        algorithm_name=f"scripted-{recipe.expert}-expert",
+        description=recipe.description or None,
+        ref_min_score=ref_min,
+        ref_max_score=ref_max,
+        num_episodes_average_score=recipe.ref_episodes,
+    )
+
+
+def write_dataset(dataset_id: str, buffers: list, metadata: dict, **create_kwargs):
+    """Writes Minari episode buffers as `dataset_id` (`minari.create_dataset_from_buffers` with
+    `create_kwargs`, then `metadata` added) in a temporary root, renamed into place when complete;
+    returns the loaded dataset."""
+    import minari
+    from minari.storage import get_dataset_path
+
+    root = get_dataset_path()
     tmp_root = new_tmp_root(root)
     try:
         with DatasetsRoot(tmp_root), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # minari nags about author e-mail, permalink, ...
             ds = minari.create_dataset_from_buffers(
-                dataset_id=recipe.id,
-                buffer=buffers,
-                env=recipe.env,
-                eval_env=recipe.env,
-                algorithm_name=f"scripted-{recipe.expert}-expert",
-                author="myreinflow",
-                description=recipe.description or None,
-                ref_min_score=ref_min,
-                ref_max_score=ref_max,
-                num_episodes_average_score=recipe.ref_episodes,
+                dataset_id=dataset_id, buffer=buffers, author="myreinflow", **create_kwargs
             )
-            # marks the dataset as generated and keeps how (dataset_card reads it back)
-            ds.storage.update_metadata({"myreinflow_recipe": json.dumps(asdict(recipe))})
-        if recipe.id.startswith("myreinflow/"):
+            ds.storage.update_metadata(metadata)
+        if dataset_id.startswith("myreinflow/"):
             ensure_namespace(root, "myreinflow", NAMESPACE_DESCRIPTION)
-        move_into_place(tmp_root, root, recipe.id)
+        move_into_place(tmp_root, root, dataset_id)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
-    return minari.load_dataset(recipe.id)
+    return minari.load_dataset(dataset_id)

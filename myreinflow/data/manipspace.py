@@ -20,8 +20,6 @@ oracles, with these differences:
 from __future__ import annotations
 
 import json
-import shutil
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,10 +28,8 @@ import numpy as np
 
 from myreinflow.data.recipes import OracleRecipe
 from myreinflow.data.tasks import META_KEY, STATE_KEYS, TASK_STATS_KEY, goal_reached, import_ogbench
-from myreinflow.errors import UserError
 
 STATE_DTYPES = {"qpos": np.float64, "qvel": np.float64, "button_states": np.int64}
-NAMESPACE_DESCRIPTION = "OGBench manipulation datasets generated locally by the ogbench package's oracles."
 
 _CACHE: dict[str, Any] = {}  # per worker process: the env and its oracles, built once
 
@@ -148,10 +144,7 @@ def _collect(env, oracles: dict, recipe: dict, seed: int) -> dict[str, Any]:
     return {
         "observations": np.asarray(observations, dtype=np.float32),
         "actions": np.asarray(actions, dtype=np.float32),
-        "states": {
-            k: np.asarray(v, dtype=np.int64 if k == "button_states" else np.float64)
-            for k, v in states.items()
-        },
+        "states": {k: np.asarray(v, dtype=STATE_DTYPES[k]) for k, v in states.items()},
     }
 
 
@@ -177,17 +170,14 @@ def minari_buffers(episodes: list[dict]) -> list:
 def create_minari(
     dataset_id: str, env_name: str, episodes: list[dict], metadata: dict, description: str, algorithm: str
 ):
-    """Writes episodes as the Minari dataset `dataset_id` in a temporary root, renamed into place when
-    complete; returns the loaded dataset. The metadata name the OGBench env and keep, per task 1..5, the
-    fraction of episodes that reach the task's goal at some step."""
+    """Writes episodes as the Minari dataset `dataset_id` (atomically; returns it loaded). The metadata
+    name the OGBench env and keep, per task 1..5, the fraction of episodes that reach the task's goal at
+    some step."""
     import gymnasium as gym
-    import minari
-    from minari.storage import get_dataset_path
 
-    from myreinflow.data.generate import DatasetsRoot, ensure_namespace, move_into_place, new_tmp_root
+    from myreinflow.data.generate import write_dataset
 
     import_ogbench()
-    root = get_dataset_path()
     spec = gym.spec(env_name)
     env_spec = gym.envs.registration.EnvSpec(
         id=spec.id,
@@ -195,42 +185,22 @@ def create_minari(
         max_episode_steps=max(len(ep["actions"]) for ep in episodes),
         kwargs={**spec.kwargs, "terminate_at_goal": False, "mode": "data_collection"},
     )
-    tmp_root = new_tmp_root(root)
-    try:
-        with DatasetsRoot(tmp_root), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # minari nags about author e-mail, permalink, ...
-            ds = minari.create_dataset_from_buffers(
-                dataset_id=dataset_id,
-                buffer=minari_buffers(episodes),
-                env=env_spec,
-                algorithm_name=algorithm,
-                author="myreinflow",
-                description=description or None,
-            )
-            reached = json.dumps(goal_reached(episodes, env_name))
-            ds.storage.update_metadata({META_KEY: env_name, TASK_STATS_KEY: reached, **metadata})
-        top = dataset_id.split("/")[0]
-        if top == "myreinflow":
-            ensure_namespace(tmp_root, "myreinflow/ogbench", NAMESPACE_DESCRIPTION)
-        move_into_place(tmp_root, root, dataset_id)
-    finally:
-        shutil.rmtree(tmp_root, ignore_errors=True)
-    return minari.load_dataset(dataset_id)
+    reached = json.dumps(goal_reached(episodes, env_name))
+    return write_dataset(
+        dataset_id,
+        minari_buffers(episodes),
+        {META_KEY: env_name, TASK_STATS_KEY: reached, **metadata},
+        env=env_spec,
+        algorithm_name=algorithm,
+        description=description or None,
+    )
 
 
 def generate_manipspace(recipe: OracleRecipe, progress: bool = True, workers: int | None = None):
-    """Generates an OGBench manipulation dataset from `recipe` into the local Minari root (all cores,
-    one seeded episode per task, atomic); the metadata keep the recipe and the unhealthy episodes
-    thrown away."""
-    from minari.storage import get_dataset_path
-
+    """Generates an OGBench manipulation dataset from `recipe` into the local Minari root (all allocated
+    cores, one seeded episode per task, atomic; `generate_dataset` checks it is not there yet); the
+    metadata keep the recipe and the unhealthy episodes thrown away."""
     from myreinflow.data.generate import run_tasks
-
-    if (get_dataset_path() / recipe.id).exists():
-        raise UserError(
-            f"dataset {recipe.id!r} already exists at {get_dataset_path() / recipe.id}; delete it to "
-            "regenerate"
-        )
     from myreinflow.utils import allocated_cpus
 
     workers = workers if workers is not None else allocated_cpus()

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -26,17 +27,45 @@ CONNECT_TIMEOUT_S = 5.0  # offline must fail fast: one connection attempt, no re
 HTTP_TIMEOUT_S = "10"  # per-request timeouts inside huggingface_hub once online
 DOWNLOAD_TIMEOUT_S = float(os.environ.get("MYREINFLOW_DOWNLOAD_TIMEOUT", 3600))
 
+# a download in a child process (a hung connection is killed with it): `call` reads its arguments from
+# sys.argv, the outcome goes to the file sys.argv[-1]
 _DOWNLOAD_CHILD = """
 import json, sys
-import minari
 try:
-    minari.download_dataset(sys.argv[1])
-    result = {"ok": True}
+    {call}
+    result = {{"ok": True}}
 except BaseException as e:
-    result = {"ok": False, "reason": f"{type(e).__name__}: {e}"}
-with open(sys.argv[2], "w") as f:
+    result = {{"ok": False, "reason": f"{{type(e).__name__}}: {{e}}"}}
+with open(sys.argv[-1], "w") as f:
     json.dump(result, f)
 """
+MINARI_CHILD = _DOWNLOAD_CHILD.format(call="import minari; minari.download_dataset(sys.argv[1])")
+OGBENCH_CHILD = _DOWNLOAD_CHILD.format(
+    call="from ogbench.utils import download_datasets; download_datasets([sys.argv[1]], sys.argv[2])"
+)
+
+
+def _run_download(child: str, args: list[str], result_file: Path, progress: bool, fail, env=None) -> None:
+    """Runs a download `child` script on `args`, killed after DOWNLOAD_TIMEOUT_S; raises `fail(reason)`
+    unless it reports success in `result_file`."""
+    out = None if progress else subprocess.DEVNULL
+    try:
+        subprocess.run(
+            [sys.executable, "-c", child, *args, str(result_file)],
+            env=env,
+            stdout=out,
+            stderr=out,
+            timeout=DOWNLOAD_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise fail(f"no complete download within {DOWNLOAD_TIMEOUT_S:g} s") from None
+    try:
+        result = json.loads(result_file.read_text())
+    except (OSError, ValueError):
+        result = {"ok": False, "reason": "the download process died"}
+    if not result["ok"]:
+        raise fail(result["reason"])
 
 
 def _datasets_root() -> Path:
@@ -163,40 +192,10 @@ def _download(dataset_id: str, recipes: list[str], progress: bool) -> None:
         env.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", HTTP_TIMEOUT_S)
         if not progress:
             env["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-        out = None if progress else subprocess.DEVNULL
-        try:
-            subprocess.run(
-                [sys.executable, "-c", _DOWNLOAD_CHILD, dataset_id, str(result_file)],
-                env=env,
-                stdout=out,
-                stderr=out,
-                timeout=DOWNLOAD_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise fail(f"no complete download within {DOWNLOAD_TIMEOUT_S:g} s") from None
-        try:
-            result = json.loads(result_file.read_text())
-        except (OSError, ValueError):
-            result = {"ok": False, "reason": "the download process died"}
-        if not result["ok"]:
-            raise fail(result["reason"])
+        _run_download(MINARI_CHILD, [dataset_id], result_file, progress, fail, env)
         move_into_place(tmp_root, root, dataset_id)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
-
-
-_OGBENCH_CHILD = """
-import json, sys
-from ogbench.utils import download_datasets
-try:
-    download_datasets([sys.argv[1]], sys.argv[2])
-    result = {"ok": True}
-except BaseException as e:
-    result = {"ok": False, "reason": f"{type(e).__name__}: {e}"}
-with open(sys.argv[3], "w") as f:
-    json.dump(result, f)
-"""
 
 
 def _download_ogbench(dataset_id: str, recipes: list[str], progress: bool):
@@ -236,25 +235,8 @@ def _download_ogbench(dataset_id: str, recipes: list[str], progress: bool):
         raise fail(reason)
     cache = Path(os.environ.get("OGBENCH_DATA_DIR", "~/.ogbench/data")).expanduser()
     cache.mkdir(parents=True, exist_ok=True)
-    result_file = cache / f".{name}.{os.getpid()}.result.json"
-    out = None if progress else subprocess.DEVNULL
-    try:
-        subprocess.run(
-            [sys.executable, "-c", _OGBENCH_CHILD, name, str(cache), str(result_file)],
-            stdout=out,
-            stderr=out,
-            timeout=DOWNLOAD_TIMEOUT_S,
-            check=False,
-        )
-        result = json.loads(result_file.read_text())
-    except subprocess.TimeoutExpired:
-        raise fail(f"no complete download within {DOWNLOAD_TIMEOUT_S:g} s") from None
-    except (OSError, ValueError):
-        result = {"ok": False, "reason": "the download process died"}
-    finally:
-        result_file.unlink(missing_ok=True)
-    if not result["ok"]:
-        raise fail(result["reason"])
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        _run_download(OGBENCH_CHILD, [name, str(cache)], Path(tmp) / "result.json", progress, fail)
     episodes = episodes_of_npz(cache / f"{name}.npz")
     description = f"OGBench's official {name} ({DATASET_URL}/{name}.npz), converted to Minari."
     meta = {"myreinflow_ogbench_file": f"{DATASET_URL}/{name}.npz"}
