@@ -29,6 +29,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from myreinflow.utils import cpu_name
+
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO.parent / "shared" / "bench" / "fqlref" / "fql_ref_throughput.py"
 CONFIGS = [("4x512", 1), ("4x512", 4), ("3x256", 1), ("3x256", 4)]
@@ -123,7 +125,7 @@ def main() -> None:
             {
                 "benchmark": "fql_vs_reference",
                 "machine": platform.processor() or platform.machine(),
-                "cpu": _cpu_name(),
+                "cpu": cpu_name(),
                 "rounds": args.rounds,
                 "ours_compiled": args.compile,
                 "results": rows,
@@ -132,16 +134,6 @@ def main() -> None:
             indent=1,
         )
     )
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 if __name__ == "__main__":

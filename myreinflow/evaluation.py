@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from myreinflow.checkpoint import load_checkpoint
-from myreinflow.envs import make_vec_env, task_metrics
+from myreinflow.envs import shared_vec_env, task_metrics
 from myreinflow.errors import UserError
 from myreinflow.policy import ChunkPolicy
 
@@ -89,22 +89,14 @@ def evaluate(
 
     env_spec = dataset["env_spec"]
     num_envs = max(1, min(num_envs, episodes))
-    envs = make_vec_env(env_spec, num_envs, vectorization_mode)
     rows = []
-    try:
-        for k in tqdm(inference_steps, desc="eval", disable=not progress):
-            generator = torch.Generator(device=policy.device).manual_seed(seed * 100_003 + k)
-            for first in range(0, episodes, num_envs):
-                ids = list(range(first, min(first + num_envs, episodes)))
-                batch_envs = (
-                    envs if len(ids) == num_envs else make_vec_env(env_spec, len(ids), vectorization_mode)
-                )
-                out = rollout(policy, batch_envs, [seed + e for e in ids], k, generator, act_steps)
-                if batch_envs is not envs:
-                    batch_envs.close()
-                rows += _episode_rows(out, dataset, ids, k, act_steps)
-    finally:
-        envs.close()
+    for k in tqdm(inference_steps, desc="eval", disable=not progress):
+        generator = torch.Generator(device=policy.device).manual_seed(seed * 100_003 + k)
+        for first in range(0, episodes, num_envs):
+            ids = list(range(first, min(first + num_envs, episodes)))
+            envs = shared_vec_env(env_spec, len(ids), vectorization_mode)
+            out = rollout(policy, envs, [seed + e for e in ids], k, generator, act_steps)
+            rows += _episode_rows(out, dataset, ids, k, act_steps)
     return rows
 
 
@@ -172,6 +164,9 @@ def evaluate_checkpoint(
             "policy": name,
             "seed": config.get("seed"),
             "eval_seed": seed,
+            "horizon_steps": policy.horizon_steps,
+            # OGBench: which task and reward variant the policy was trained for (published numbers differ)
+            **{k: info[k] for k in ("task", "reward") if k in info},
         }
         frames.append(pd.DataFrame([{**meta, **r} for r in rows]))
     return pd.concat(frames, ignore_index=True)

@@ -65,12 +65,12 @@ def test_headline_fql_against_the_best_bc_policy():
     rows = headline(ci_table(evals)).set_index("question")
     onestep = rows.loc["FQL reflow (onestep policy) minus the best BC policy"]
     assert onestep["difference"] == pytest.approx(0.05) and onestep["holds"]
-    assert onestep["b"] == "bc mlp mlp K=1: 0.850 (0.150 m)"
+    assert onestep["b"] == "bc mlp mlp K=1: 0.850 [0.850, 0.850] (0.150 m)"  # mean [95 % CI] (distance)
     flow = rows.loc["FQL reflow (flow policy) minus the best BC policy"]
     assert flow["difference"] == pytest.approx(-0.01) and not flow["holds"]
     start = rows.loc["FQL reflow (flow policy) minus the BC flow it started from"]
     assert start["difference"] == pytest.approx(0.04) and start["holds"]
-    assert start["b"] == "bc reflow flow K=2: 0.800 (0.200 m)"
+    assert start["b"] == "bc reflow flow K=2: 0.800 [0.800, 0.800] (0.200 m)"
 
 
 def test_read_train_labels_rows_from_contract_paths(tmp_path):
@@ -102,3 +102,46 @@ def test_summarize_cli_writes_tables_and_a_figure(tmp_path):
     assert main(["summarize", "figure", "nope", str(out["table"]), "--out", str(tmp_path / "n.png")]) == 2
     missing = ["summarize", "eval", str(tmp_path / "missing.csv"), "--out", "x", "--table", "y"]
     assert main([*missing, "--headline", "z"]) == 2
+
+
+def _ogbench_evals() -> pd.DataFrame:
+    """BC (MLP 2/10, ReFlow 1/10) and FQL h = 1 (one-step 6/10) on cube-single task 2; QC-FQL h = 5 on
+    scene-sparse (one-step 7/10, its flow 9/10: not a published method, so not compared)."""
+    rows = []
+    runs = [
+        ("cube", "cube-single-singletask-task2-v0", "dense", 1, "bc", "mlp", "mlp", 2),
+        ("cube", "cube-single-singletask-task2-v0", "dense", 1, "bc", "reflow", "flow", 1),
+        ("cube", "cube-single-singletask-task2-v0", "dense", 1, "fql", "reflow", "onestep", 6),
+        ("scene", "scene-singletask-task2-v0", "sparse", 5, "fql", "reflow", "onestep", 7),
+        ("scene", "scene-singletask-task2-v0", "sparse", 5, "fql", "reflow", "flow", 9),
+    ]
+    for dataset, env_id, reward, h, stage, flow, policy, wins in runs:
+        for e in range(10):
+            rows.append(
+                dict(stage=stage, dataset=dataset, env_id=env_id, task=2, reward=reward, horizon_steps=h,
+                     flow=flow, policy=policy, seed=0, inference_steps=1, episode=e,
+                     normalized_score=np.nan, success=float(e < wins))
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_published_numbers_beside_ours_at_the_nearest_budget():
+    from myreinflow.analysis.published import compare
+
+    train = pd.DataFrame(
+        [dict(stage=s, dataset=d, flow="reflow", seed=0, step=n) for s, d, n in
+         [("bc", "cube", 15_000), ("fql", "cube", 30_000), ("fql", "scene", 150_000),
+          ("fql", "scene", 190_000)]]
+    )  # fmt: skip
+    rows = compare(ci_table(_ogbench_evals()), train)
+    got = {(r.dataset, r.method, r.published_updates): r for r in rows.itertuples()}
+    # cube-single: only the FQL paper publishes it (dense, 1M updates); our best BC is the MLP
+    assert set(got) == {("cube", "BC", 1_000_000), ("cube", "FQL", 1_000_000), ("scene", "QC-FQL", 200_000),
+                        ("scene", "QC-FQL", 1_000_000)}  # fmt: skip
+    bc, fql = got["cube", "BC", 1_000_000], got["cube", "FQL", 1_000_000]
+    assert (bc.success, bc.published_success, bc.policy) == (0.2, 0.05, "mlp mlp K=1")
+    assert (fql.success, fql.published_success, fql.updates, fql.budget_ratio) == (0.6, 0.96, 30_000, 0.03)
+    near = got["scene", "QC-FQL", 200_000]  # the last step of the run (190k) is nearest to 200k
+    assert (near.success, near.published_success, near.horizon_steps, near.reward) == (0.7, 0.74, 5, "sparse")
+    assert near.ci_low < 0.7 < near.ci_high
+    assert got["scene", "QC-FQL", 1_000_000].published_success == 0.84

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -215,6 +216,27 @@ def test_bc_then_eval_reports_success(tiny, tmp_path):
     assert set(frame["env_id"]) == {"cube-single-singletask-task2-v0"}
     assert set(frame["success"]) <= {0.0, 1.0} and (frame["length"] <= 200).all()
     assert frame["normalized_score"].isna().all()
+
+
+def test_evaluation_builds_envs_once_and_reuse_keeps_results(tiny, tmp_path, monkeypatch):
+    """Training evaluates the same env at every checkpoint; an OGBench env compiles its model twice when
+    built (~0.7 s), so a process builds each vector env once. Reuse must not change a single row."""
+    from myreinflow import envs
+    from myreinflow.algos.bc import BCConfig, train
+    from myreinflow.evaluation import evaluate_checkpoint
+
+    cfg = BCConfig(dataset=TINY, model="reflow", epochs=1, eval_freq=0, eval_episodes=1, out=str(tmp_path))
+    path = str(train(replace(cfg, no_wandb=True, threads=1), progress=False))
+    built, make = [], envs.make_vec_env
+    monkeypatch.setattr(envs, "make_vec_env", lambda *a: built.append(a[1]) or make(*a))
+    envs.close_shared_vec_envs()
+    runs = [evaluate_checkpoint(path, inference_steps=[1, 2], episodes=3, num_envs=2) for _ in range(2)]
+    assert sorted(built) == [1, 2]  # a batch of 2 episodes and one of 1, each env built once
+    envs.close_shared_vec_envs()
+    runs.append(evaluate_checkpoint(path, inference_steps=[1, 2], episodes=3, num_envs=2))  # fresh envs
+    assert sorted(built) == [1, 1, 2, 2]
+    for frame in runs[1:]:
+        pd.testing.assert_frame_equal(frame.drop(columns="latency_ms"), runs[0].drop(columns="latency_ms"))
 
 
 def test_bad_input_one_line(tiny):

@@ -168,14 +168,18 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, minari_root, c
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
 
 
-def test_ogbench_entry_passes_its_task_and_reward_to_training(tmp_path, minari_root):
+def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, minari_root):
     entry = {"name": "cube", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 3, "reward": "sparse"}
+    entry |= {"horizon_steps": 5, "fql": {"alpha": 100}}  # the entry's h reaches both stages
     workdir = workflow_copy(tmp_path, tiny_config(minari_root, datasets=[entry]))
     target = "results/fql/cube/reflow/seed0/model.pt"
     proc = snakemake(workdir, target, "-n", "-p", "--configfile", "config.yaml")
     commands = [line for line in proc.stdout.splitlines() if "python -m myreinflow" in line]
     training = [c for c in commands if "myreinflow bc" in c or "myreinflow fql" in c]
     assert len(training) == 2 and all("--task 3 --reward sparse" in c for c in training)
+    assert all('"horizon_steps": 5' in c for c in training) and '"alpha": 100' in training[-1]
+    # an OGBench study also compares its success rates with the published ones
+    assert "summary_published" in planned_jobs(snakemake(workdir, "-n", "--configfile", "config.yaml"))
 
 
 def test_failing_job_leaves_no_outputs_and_logs_why(tmp_path, minari_root):

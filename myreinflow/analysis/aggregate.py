@@ -19,7 +19,11 @@ from myreinflow.errors import UserError
 
 # evaluation metrics summarised in table.csv, when the eval CSVs have them
 EVAL_METRICS = ("normalized_score", "return", "final_distance", "success", "length", "latency_ms")
-GROUP_KEYS = ("stage", "dataset", "env_id", "flow", "policy", "inference_steps")
+# task, reward (OGBench) and horizon_steps describe a dataset entry's runs; older eval CSVs lack them
+GROUP_KEYS = (
+    *("stage", "dataset", "env_id", "task", "reward", "horizon_steps"),
+    *("flow", "policy", "inference_steps"),
+)
 CI_LEVEL = 0.95
 N_RESAMPLES = 2000
 # results/{stage}/{dataset}/{flow}/seed{seed}/train.csv (the output contract)
@@ -194,8 +198,9 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
 
 
 def _describe(table: pd.DataFrame, row) -> str:
-    """'stage flow policy K=k: score (final distance m)' of a best-steps row."""
+    """'stage flow policy K=k: score [95 % CI] (final distance m)' of a best-steps row."""
     k = int(row["inference_steps"])
     d = _score(table, row["stage"], row["dataset"], row["flow"], row["policy"], k, "final_distance")
     distance = f" ({d['mean'].iloc[0]:.3f} m)" if len(d) else ""
-    return f"{row['stage']} {row['flow']} {row['policy']} K={k}: {row['mean']:.3f}{distance}"
+    ci = f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" if pd.notna(row.get("ci_low")) else ""
+    return f"{row['stage']} {row['flow']} {row['policy']} K={k}: {row['mean']:.3f}{ci}{distance}"

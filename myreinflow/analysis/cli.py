@@ -37,6 +37,17 @@ def _train(args) -> None:
     _write(read_train(args.inputs), args.out)
 
 
+def _published(args) -> None:
+    import pandas as pd
+
+    from myreinflow.analysis.published import compare
+
+    for path in (args.table, args.train):
+        if not Path(path).is_file():
+            raise UserError(f"input {path!r} does not exist")
+    _write(compare(pd.read_csv(args.table), pd.read_csv(args.train)), args.out)
+
+
 def _figure(args) -> None:
     import pandas as pd
 
@@ -72,6 +83,11 @@ def add_parser(sub) -> None:
     c.add_argument("--headline", required=True, help="the study's comparisons in numbers")
     command("train", "train CSVs → one tidy CSV", _train, "<stage>/<dataset>/<flow>/seed<N>/train.csv files")
     command("toy2d", "2D-study metrics CSVs → one tidy CSV", _concat, "metrics.csv files of mean-flow-2d")
+
+    c = command("published", "our OGBench success beside the published numbers (published.yaml)", _published)
+    c.add_argument("table", help="table.csv (means and CIs)")
+    c.add_argument("train", help="train.csv (the update budget of each run)")
+    c.add_argument("--out", required=True, help="output CSV")
 
     c = command("figure", "one figure (PNG) from one summary CSV", _figure)
     c.add_argument(

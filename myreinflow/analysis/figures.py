@@ -356,7 +356,9 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
         style_order=styles,
         markers={s: CURVE_MARKERS[s] for s in styles},  # short runs log a few points only
         dashes=False,
-        errorbar=None,
+        errorbar=("ci", 95),  # over training seeds (none with one seed)
+        n_boot=1000,
+        seed=0,
         height=3.0,
         aspect=1.25,
         facet_kws=dict(sharex="col", sharey="row", margin_titles=True),  # each stage counts its own steps
@@ -367,7 +369,7 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
             ax.set_yscale("log")
     title = (
         "Learning curves\nloss: flow-matching MSE of the (BC or fine-tuned) flow, action MSE for the MLP; "
-        "eval: rollouts during training"
+        "eval: rollouts during training; bands: 95 % CI over seeds"
     )
     _save(g, out, title)
 

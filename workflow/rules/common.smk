@@ -91,11 +91,16 @@ def run_settings(wandb=True):
 
 
 def options(stage, dataset, flow):
-    """Hyperparameters of one training job: `<stage>.common` < `<stage>.<flow>` < the dataset's."""
+    """Hyperparameters of one training job: `<stage>.common` < `<stage>.<flow>` < the dataset entry's
+    `horizon_steps` (BC and FQL of an entry share their chunk length) < the entry's `<stage>`.
+    """
+    d = DATASETS[dataset]
+    chunk = {"horizon_steps": d["horizon_steps"]} if "horizon_steps" in d else {}
     return {
         **config[stage]["common"],
         **config[stage].get(flow, {}),
-        **DATASETS[dataset].get(stage, {}),
+        **chunk,
+        **d.get(stage, {}),
     }
 
 
@@ -161,6 +166,10 @@ def final_outputs():
     summaries = ["eval", "table", "headline", "train"] + (
         ["toy2d"] if DISTRIBUTIONS else []
     )
+    if any(
+        d.get("task") is not None or "ogbench/" in d["id"] for d in DATASETS.values()
+    ):
+        summaries.append("published")  # the papers' numbers are OGBench's
     summaries = [f"results/summary/{name}.csv" for name in summaries]
     # the datasets, their cards, the checkpoints and 2D-study files too: products of the study; a deleted
     # or newly configured one (another toy2d flow) is made again (Snakemake re-makes a missing file only

@@ -89,6 +89,28 @@ rule summary_train:
         "python -m myreinflow.analysis train {input} --out {output} > {log} 2>&1"
 
 
+rule summary_published:
+    """Our OGBench success rates beside the published numbers of the papers this study reproduces."""
+    input:
+        table="results/summary/table.csv",
+        train="results/summary/train.csv",
+    output:
+        report(
+            "results/summary/published.csv",
+            caption="../report/summary_published.rst",
+            category="Results",
+            labels={"figure": "published numbers"},
+        ),
+    log:
+        "logs/summary/published.log",
+    benchmark:
+        "logs/benchmarks/summary/published.tsv"
+    conda:
+        "../envs/myreinflow.yaml"
+    shell:
+        "python -m myreinflow.analysis published {input.table} {input.train} --out {output} > {log} 2>&1"
+
+
 rule summary_toy2d:
     """Every 2D-study metrics CSV in one tidy table."""
     input:

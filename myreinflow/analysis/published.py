@@ -1,0 +1,83 @@
+"""Our OGBench success rates beside the published ones (`published.yaml`), one row per pair.
+
+A result is matched to published entries by env family (`cube-single` of `cube-single-singletask-task2-v0`),
+reward variant and method: a BC stage is "BC" (the best BC policy of the dataset, any model, at its best
+steps), an FQL stage's one-step policy is "FQL" with h = 1 and "QC-FQL" with h > 1 (Q-chunking's name).
+For each match the row holds the published number nearest to our update budget and the final one, so a
+CPU budget is never silently compared with a 1M-update number: `budget_ratio` says how far apart they are.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from myreinflow.analysis.aggregate import best_steps
+
+PUBLISHED = Path(__file__).with_name("published.yaml")
+COLUMNS = [
+    "dataset", "env", "task", "reward", "method", "horizon_steps", "policy", "n_seeds", "updates", "success",
+    "ci_low", "ci_high", "published_success", "published_updates", "budget_ratio", "published_tasks",
+    "published_horizon", "source",
+]  # fmt: skip
+
+
+@cache
+def published() -> pd.DataFrame:
+    return pd.DataFrame(yaml.safe_load(PUBLISHED.read_text())["entries"])
+
+
+def method_of(stage: str, policy: str, horizon: int) -> str | None:
+    """The published method a (stage, policy, h) result stands for; None where nothing is published."""
+    if stage == "bc":
+        return "BC"
+    if stage == "fql" and policy == "onestep":
+        return "FQL" if horizon == 1 else "QC-FQL"
+    return None
+
+
+def updates_of(train: pd.DataFrame) -> pd.Series:
+    """Mean over seeds of each run's last update step, per (stage, dataset)."""
+    last = train.groupby(["stage", "dataset", "flow", "seed"])["step"].max()
+    return last.groupby(["stage", "dataset"]).mean()
+
+
+def compare(table: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """Rows of `COLUMNS`: our success (mean, 95 % CI) next to each matching published number."""
+    needed = {"env_id", "horizon_steps", "metric"}
+    if table.empty or not needed <= set(table) or "success" not in set(table["metric"]):
+        return pd.DataFrame(columns=COLUMNS)
+    best = best_steps(table[table["metric"] == "success"], "success")
+    budgets = updates_of(train) if len(train) else pd.Series(dtype=float)
+    pub, rows = published(), []
+    for (stage, dataset), runs in best.groupby(["stage", "dataset"], sort=True):
+        pairs = zip(runs["policy"], runs["horizon_steps"], strict=True)
+        runs = runs.assign(method=[method_of(stage, p, h) for p, h in pairs])
+        runs = runs.dropna(subset=["method"])
+        if not len(runs):
+            continue
+        ours = runs.loc[runs["mean"].idxmax()]  # BC: the best policy; FQL: the best flow's one-step policy
+        env = str(ours["env_id"]).split("-singletask")[0]
+        reward = ours.get("reward") if isinstance(ours.get("reward"), str) else "dense"
+        match = pub[(pub["env"] == env) & (pub["reward"] == reward) & (pub["method"] == ours["method"])]
+        updates = float(budgets.get((stage, dataset), float("nan")))
+        for _, group in match.groupby("source", sort=False):
+            near = group.loc[(group["updates"] - updates).abs().idxmin()] if pd.notna(updates) else None
+            final = group.loc[group["updates"].idxmax()]
+            for entry in {id(e): e for e in (near, final) if e is not None}.values():
+                rows.append(
+                    {
+                        "dataset": dataset, "env": env, "task": ours.get("task"), "reward": reward,
+                        "method": ours["method"], "horizon_steps": int(ours["horizon_steps"]),
+                        "policy": f"{ours['flow']} {ours['policy']} K={int(ours['inference_steps'])}",
+                        "n_seeds": int(ours["n_seeds"]), "updates": updates, "success": ours["mean"],
+                        "ci_low": ours["ci_low"], "ci_high": ours["ci_high"],
+                        "published_success": entry["success"], "published_updates": int(entry["updates"]),
+                        "budget_ratio": updates / entry["updates"], "published_tasks": entry["tasks"],
+                        "published_horizon": int(entry["horizon"]), "source": entry["source"],
+                    }
+                )  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
