@@ -59,6 +59,7 @@ def _eval(args) -> None:
         args.dataset_name,
         device,
         progress=not args.quiet,
+        vectorization_mode=args.vectorization,
     )
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
@@ -126,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=50, help="episodes per setting (default: 50)")
     p.add_argument("--seed", type=int, default=0, help="episode e uses env seed seed+e (default: 0)")
     p.add_argument("--num_envs", type=int, default=50, help="vectorised envs (default: 50)")
+    p.add_argument(
+        "--vectorization",
+        default="sync",
+        choices=("sync", "async"),
+        help="envs in this process (sync, default) or one subprocess each (async: several cores; "
+        "benchmarks/eval_throughput.py measures which pays off)",
+    )
     p.add_argument(
         "--act_steps",
         type=int,

@@ -138,6 +138,7 @@ def evaluate_checkpoint(
     dataset_name: str | None = None,
     device="cpu",
     progress: bool = False,
+    vectorization_mode: str = "sync",
 ):
     """Rows (a DataFrame) of every evaluated policy of a checkpoint: `which` is a policy name (flow,
     onestep, mlp, categorical), `auto` (the checkpoint's main policy) or `all`. Flows sweep
@@ -155,7 +156,9 @@ def evaluate_checkpoint(
     for name in names:
         policy = ChunkPolicy.from_state(policies[name], device)
         steps = list(inference_steps) if policy.is_flow else [1]
-        rows = evaluate(policy, info, steps, episodes, seed, num_envs, progress=progress, act_steps=act_steps)
+        rows = evaluate(
+            policy, info, steps, episodes, seed, num_envs, vectorization_mode, progress, act_steps
+        )
         meta = {
             "stage": ckpt.get("stage"),
             "dataset": dataset_name or info["dataset_id"],

@@ -235,6 +235,11 @@ def test_evaluation_builds_envs_once_and_reuse_keeps_results(tiny, tmp_path, mon
     envs.close_shared_vec_envs()
     runs.append(evaluate_checkpoint(path, inference_steps=[1, 2], episodes=3, num_envs=2))  # fresh envs
     assert sorted(built) == [1, 1, 2, 2]
+    # envs in subprocesses (`myreinflow eval --vectorization async`): the same rows again
+    runs.append(
+        evaluate_checkpoint(path, inference_steps=[1, 2], episodes=3, num_envs=2, vectorization_mode="async")
+    )
+    envs.close_shared_vec_envs()
     for frame in runs[1:]:
         pd.testing.assert_frame_equal(frame.drop(columns="latency_ms"), runs[0].drop(columns="latency_ms"))
 

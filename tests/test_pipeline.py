@@ -171,13 +171,17 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, minari_root, c
 def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, minari_root):
     entry = {"name": "cube", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 3, "reward": "sparse"}
     entry |= {"horizon_steps": 5, "fql": {"alpha": 100}}  # the entry's h reaches both stages
+    entry |= {"eval": {"episodes": 7, "inference_steps": [1, 3]}}  # and its eval overrides the top level
     workdir = workflow_copy(tmp_path, tiny_config(minari_root, datasets=[entry]))
-    target = "results/fql/cube/reflow/seed0/model.pt"
+    target = "results/eval/fql/cube/reflow/seed0.csv"
     proc = snakemake(workdir, target, "-n", "-p", "--configfile", "config.yaml")
     commands = [line for line in proc.stdout.splitlines() if "python -m myreinflow" in line]
     training = [c for c in commands if "myreinflow bc" in c or "myreinflow fql" in c]
     assert len(training) == 2 and all("--task 3 --reward sparse" in c for c in training)
     assert all('"horizon_steps": 5' in c for c in training) and '"alpha": 100' in training[-1]
+    (evaluation,) = [c for c in commands if "myreinflow eval" in c]
+    assert "--inference_steps 1 3 --episodes 7" in evaluation
+    assert f"--num_envs {TINY['eval']['num_envs']}" in evaluation  # the rest from the top level
     # an OGBench study also compares its success rates with the published ones
     assert "summary_published" in planned_jobs(snakemake(workdir, "-n", "--configfile", "config.yaml"))
 

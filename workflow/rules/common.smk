@@ -182,8 +182,9 @@ def final_outputs():
 
 
 def eval_args(wildcards):
-    """What an evaluation computes, as flags: a change re-runs evaluations, never training."""
-    e = config["eval"]
+    """What an evaluation computes, as flags (the top-level `eval` < the dataset entry's): a change
+    re-runs evaluations, never training."""
+    e = {**config["eval"], **DATASETS[wildcards.dataset].get("eval", {})}
     steps = " ".join(str(k) for k in e["inference_steps"])
     return (
         f"--inference_steps {steps} --episodes {e['episodes']} --num_envs {e['num_envs']}"
