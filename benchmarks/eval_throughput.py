@@ -2,7 +2,7 @@
 against the raw step rate of the same env (one env, random actions, no policy) (prints JSON).
 
     python benchmarks/eval_throughput.py [--env cube-single-singletask-task2-v0] [--episodes 50]
-        [--num_envs 5 10 25 50] [--modes sync async] [--checkpoint BC_OR_FQL.pt]
+        [--num_envs 5 10 25 50] [--modes sync async] [--inference_steps 1 4 16] [--checkpoint FILE.pt]
 
 Without `--checkpoint` the policy is an untrained ReFlow of the project's default size with the env's
 action bounds (episodes then run to the time limit, which is what evaluation costs at worst). The
@@ -24,7 +24,7 @@ import torch
 
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.data.normalize import Normalizer
-from myreinflow.envs import make_env
+from myreinflow.envs import close_shared_vec_envs, make_env
 from myreinflow.evaluation import evaluate
 from myreinflow.policy import ChunkPolicy, FlowOptions, build_model, policy_spec
 from myreinflow.utils import cpu_name
@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--num_envs", type=int, nargs="+", default=[5, 10, 25, 50])
     p.add_argument("--modes", nargs="+", default=["sync"], choices=["sync", "async"])
-    p.add_argument("--inference_steps", type=int, default=4)
+    p.add_argument("--inference_steps", type=int, nargs="+", default=[1, 4, 16], help="one sweep, as eval")
     p.add_argument("--horizon", type=int, default=1)
     p.add_argument("--raw_steps", type=int, default=3000)
     p.add_argument("--threads", type=int, default=2)
@@ -100,8 +100,9 @@ def main() -> None:
             build_s, raw = raw_rate(info, args.raw_steps)  # interleaved: both see the same machine state
             builds.append(build_s)
             raws.append(raw)
+            close_shared_vec_envs()  # each setting pays for building its envs, as one `myreinflow eval` does
             start = time.perf_counter()
-            rows = evaluate(policy, info, [args.inference_steps], args.episodes, 0, n, mode)
+            rows = evaluate(policy, info, args.inference_steps, args.episodes, 0, n, mode)
             wall = time.perf_counter() - start
             steps = sum(r["length"] for r in rows)
             results.append(

@@ -172,6 +172,7 @@ def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, mi
     entry = {"name": "cube", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 3, "reward": "sparse"}
     entry |= {"horizon_steps": 5, "fql": {"alpha": 100}}  # the entry's h reaches both stages
     entry |= {"eval": {"episodes": 7, "inference_steps": [1, 3]}}  # and its eval overrides the top level
+    entry |= {"flows": ["reflow"]}  # and its flows the top-level flows (the baselines stay)
     workdir = workflow_copy(tmp_path, tiny_config(minari_root, datasets=[entry]))
     target = "results/eval/fql/cube/reflow/seed0.csv"
     proc = snakemake(workdir, target, "-n", "-p", "--configfile", "config.yaml")
@@ -183,7 +184,8 @@ def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, mi
     assert "--inference_steps 1 3 --episodes 7" in evaluation
     assert f"--num_envs {TINY['eval']['num_envs']}" in evaluation  # the rest from the top level
     # an OGBench study also compares its success rates with the published ones
-    assert "summary_published" in planned_jobs(snakemake(workdir, "-n", "--configfile", "config.yaml"))
+    jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config.yaml"))
+    assert jobs["summary_published"] == 1 and (jobs["bc"], jobs["fql"]) == (1 + len(TINY["baselines"]), 1)
 
 
 def test_failing_job_leaves_no_outputs_and_logs_why(tmp_path, minari_root):

@@ -31,7 +31,6 @@ MINARI_ROOT = os.path.normpath(config["minari_root"])
 DATASET_IDS = "|".join(re.escape(i) for i in SOURCES)
 STAGES = {name: d.get("stages", config["stages"]) for name, d in DATASETS.items()}
 SEEDS = config["seeds"]
-FLOWS = {"bc": config["flows"] + config["baselines"], "fql": config["flows"]}
 DISTRIBUTIONS = config["toy2d"]["distributions"]
 
 # Every job, local or on a cluster node (which reads this file again), sees the same environment:
@@ -114,13 +113,20 @@ def run_dir(output):
     return os.path.dirname(output.model)
 
 
+def flows(stage, dataset):
+    """What a stage trains on the config entry named `dataset`: its flows (the entry's `flows`, else the
+    top-level ones), and at the bc stage the baselines too."""
+    chosen = DATASETS[dataset].get("flows", config["flows"])
+    return chosen + config["baselines"] if stage == "bc" else chosen
+
+
 def runs():
     """(stage, dataset, flow, seed) of every training run of the study."""
     return [
         (stage, dataset, flow, seed)
         for dataset in DATASETS
         for stage in STAGES[dataset]
-        for flow in FLOWS[stage]
+        for flow in flows(stage, dataset)
         for seed in SEEDS
     ]
 
