@@ -145,3 +145,14 @@ def test_published_numbers_beside_ours_at_the_nearest_budget():
     assert (near.success, near.published_success, near.horizon_steps, near.reward) == (0.7, 0.74, 5, "sparse")
     assert near.ci_low < 0.7 < near.ci_high
     assert got["scene", "QC-FQL", 1_000_000].published_success == 0.84
+
+
+def test_summarize_published_cli(tmp_path):
+    table, train, out = tmp_path / "table.csv", tmp_path / "train.csv", tmp_path / "published.csv"
+    ci_table(_ogbench_evals()).to_csv(table, index=False)
+    runs = pd.DataFrame([dict(stage="fql", dataset="cube", flow="reflow", seed=0, step=31_240)])
+    runs.to_csv(train, index=False)
+    assert main(["summarize", "published", str(table), str(train), "--out", str(out)]) == 0
+    rows = pd.read_csv(out)
+    assert set(rows["method"]) == {"BC", "FQL", "QC-FQL"} and rows["source"].str.contains("2025").all()
+    assert main(["summarize", "published", str(tmp_path / "none.csv"), str(train), "--out", str(out)]) == 2
