@@ -135,6 +135,7 @@ def test_published_numbers_beside_ours_at_the_nearest_budget():
     )  # fmt: skip
     rows = compare(ci_table(_ogbench_evals()), train)
     got = {(r.dataset, r.method, r.published_updates): r for r in rows.itertuples()}
+    assert len(got) == len(rows)  # a published number nearest to our budget and final is listed once
     # cube-single: only the FQL paper publishes it (dense, 1M updates); our best BC is the MLP
     assert set(got) == {("cube", "BC", 1_000_000), ("cube", "FQL", 1_000_000), ("scene", "QC-FQL", 200_000),
                         ("scene", "QC-FQL", 1_000_000)}  # fmt: skip

@@ -65,9 +65,10 @@ def compare(table: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
         match = pub[(pub["env"] == env) & (pub["reward"] == reward) & (pub["method"] == ours["method"])]
         updates = float(budgets.get((stage, dataset), float("nan")))
         for _, group in match.groupby("source", sort=False):
-            near = group.loc[(group["updates"] - updates).abs().idxmin()] if pd.notna(updates) else None
-            final = group.loc[group["updates"].idxmax()]
-            for entry in {id(e): e for e in (near, final) if e is not None}.values():
+            picks = [group["updates"].idxmax()]  # the published final number, and the nearest to ours
+            if pd.notna(updates):
+                picks.insert(0, (group["updates"] - updates).abs().idxmin())
+            for entry in (group.loc[i] for i in dict.fromkeys(picks)):
                 rows.append(
                     {
                         "dataset": dataset, "env": env, "task": ours.get("task"), "reward": reward,
