@@ -157,3 +157,11 @@ def test_summarize_published_cli(tmp_path):
     rows = pd.read_csv(out)
     assert set(rows["method"]) == {"BC", "FQL", "QC-FQL"} and rows["source"].str.contains("2025").all()
     assert main(["summarize", "published", str(tmp_path / "none.csv"), str(train), "--out", str(out)]) == 2
+
+
+def test_headline_on_ogbench_shows_success_without_a_distance():
+    # beside a Pusher dataset the eval table has a final_distance column, empty on OGBench rows
+    rows = headline(ci_table(_ogbench_evals().assign(final_distance=np.nan)))
+    fql = rows.set_index("question").loc["FQL reflow (onestep policy) minus the best BC policy"]
+    assert fql["metric"] == "success" and fql["difference"] == pytest.approx(0.4)
+    assert fql["b"].startswith("bc mlp mlp K=1: 0.200 [") and "nan" not in fql["a"] + fql["b"]

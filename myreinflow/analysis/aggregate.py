@@ -201,6 +201,6 @@ def _describe(table: pd.DataFrame, row) -> str:
     """'stage flow policy K=k: score [95 % CI] (final distance m)' of a best-steps row."""
     k = int(row["inference_steps"])
     d = _score(table, row["stage"], row["dataset"], row["flow"], row["policy"], k, "final_distance")
-    distance = f" ({d['mean'].iloc[0]:.3f} m)" if len(d) else ""
+    distance = f" ({d['mean'].iloc[0]:.3f} m)" if len(d) and pd.notna(d["mean"].iloc[0]) else ""
     ci = f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" if pd.notna(row.get("ci_low")) else ""
     return f"{row['stage']} {row['flow']} {row['policy']} K={k}: {row['mean']:.3f}{ci}{distance}"
