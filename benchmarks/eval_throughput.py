@@ -24,6 +24,7 @@ import torch
 
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.data.normalize import Normalizer
+from myreinflow.data.tasks import import_ogbench
 from myreinflow.envs import close_shared_vec_envs, make_env
 from myreinflow.evaluation import evaluate
 from myreinflow.policy import ChunkPolicy, FlowOptions, build_model, policy_spec
@@ -31,11 +32,8 @@ from myreinflow.utils import cpu_name
 
 
 def env_info(env_id: str) -> dict:
-    """The evaluation `dataset` info of a registered env id (OGBench ids register on import)."""
-    if not env_id.startswith("Pusher"):
-        from myreinflow.data.tasks import import_ogbench
-
-        import_ogbench()
+    """The evaluation `dataset` info of a registered env id (OGBench's ids register on its import)."""
+    import_ogbench()
     spec = gym.spec(env_id).to_json()
     return {
         "dataset_id": env_id,

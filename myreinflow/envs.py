@@ -40,7 +40,7 @@ _VEC_ENVS: dict[tuple[str, int, str], gym.vector.VectorEnv] = {}
 
 def shared_vec_env(spec_json: str, num_envs: int, vectorization_mode: str = "sync") -> gym.vector.VectorEnv:
     """A vector env built once per process and reused (closed at exit). Building costs more than
-    stepping for OGBench: each env compiles its MJCF model twice (~0.7 s, ~700 steps' worth), and
+    stepping for OGBench: each env compiles its MJCF model twice (0.7-1 s, hundreds of steps' worth), and
     training evaluates the same env at every checkpoint. Every rollout resets each env with its own
     seed, so reuse does not change results."""
     key = (spec_json, num_envs, vectorization_mode)
