@@ -132,6 +132,15 @@ def test_cartpole_recipe_and_atomic_failure(root, monkeypatch):
         generate_dataset(recipe, progress=False)
 
 
+def test_relative_datasets_path(tmp_path, monkeypatch):
+    """A relative MINARI_DATASETS_PATH (as in the README's commands) writes the dataset where it says."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", "results/minari")
+    recipe = dataclasses.replace(get_recipe("myreinflow/cartpole/expert-v0"), episodes=3, ref_episodes=2)
+    assert generate_dataset(recipe, progress=False, workers=1).total_steps == 1500
+    assert (tmp_path / "results/minari" / recipe.id / "data/main_data.hdf5").is_file()
+
+
 def test_bad_inputs_name_the_value(root):
     with pytest.raises(UserError, match=r"myreinflow/pusher/nope-v0.*myreinflow/pusher/expert-v0"):
         load_dataset("myreinflow/pusher/nope-v0")

@@ -167,7 +167,8 @@ def ensure_namespace(
 def new_tmp_root(root: Path) -> Path:
     """A hidden temporary datasets root on the same filesystem as ``root`` (so rename is atomic)."""
     _clean_stale_tmp(root)
-    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
+    # absolute: Minari joins a relative data path with itself when it sizes the file it wrote
+    return Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root)).resolve()
 
 
 def move_into_place(tmp_root: Path, root: Path, dataset_id: str) -> None:
