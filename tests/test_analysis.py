@@ -134,18 +134,33 @@ def test_published_numbers_beside_ours_at_the_nearest_budget():
           ("fql", "scene", 190_000)]]
     )  # fmt: skip
     rows = compare(ci_table(_ogbench_evals()), train)
-    got = {(r.dataset, r.method, r.published_updates): r for r in rows.itertuples()}
+    got = {(r.dataset, r.method, r.published_updates, r.published_tasks): r for r in rows.itertuples()}
     assert len(got) == len(rows)  # a published number nearest to our budget and final is listed once
-    # cube-single: only the FQL paper publishes it (dense, 1M updates); our best BC is the MLP
-    assert set(got) == {("cube", "BC", 1_000_000), ("cube", "FQL", 1_000_000), ("scene", "QC-FQL", 200_000),
-                        ("scene", "QC-FQL", 1_000_000)}  # fmt: skip
-    bc, fql = got["cube", "BC", 1_000_000], got["cube", "FQL", 1_000_000]
+    # cube-single: only the FQL paper publishes it (dense, 1M updates); our best BC is the MLP.
+    # scene task 2: Q-chunking's 5-task average and its task-2 curve
+    avg, one = "5-task average", "task 2"
+    assert set(got) == {("cube", "BC", 1_000_000, avg), ("cube", "FQL", 1_000_000, avg),
+                        ("scene", "QC-FQL", 200_000, avg), ("scene", "QC-FQL", 1_000_000, avg),
+                        ("scene", "QC-FQL", 200_000, one), ("scene", "QC-FQL", 1_000_000, one)}  # fmt: skip
+    bc, fql = got["cube", "BC", 1_000_000, avg], got["cube", "FQL", 1_000_000, avg]
     assert (bc.success, bc.published_success, bc.policy) == (0.2, 0.05, "mlp mlp K=1")
     assert (fql.success, fql.published_success, fql.updates, fql.budget_ratio) == (0.6, 0.96, 30_000, 0.03)
-    near = got["scene", "QC-FQL", 200_000]  # the last step of the run (190k) is nearest to 200k
+    assert np.isnan(fql.published_ci_low)  # the FQL paper's averages come without an interval here
+    near = got["scene", "QC-FQL", 200_000, avg]  # the last step of the run (190k) is nearest to 200k
     assert (near.success, near.published_success, near.horizon_steps, near.reward) == (0.7, 0.74, 5, "sparse")
     assert near.ci_low < 0.7 < near.ci_high
-    assert got["scene", "QC-FQL", 1_000_000].published_success == 0.84
+    assert got["scene", "QC-FQL", 1_000_000, avg].published_success == 0.84
+    task2 = got["scene", "QC-FQL", 200_000, one]  # Q-chunking's plot data for scene task 2, with its interval
+    assert (task2.published_success, task2.published_ci_low, task2.published_ci_high) == (0.814, 0.765, 0.84)
+
+
+def test_published_task_curve_only_beside_its_own_task():
+    from myreinflow.analysis.published import compare
+
+    evals = _ogbench_evals().query("dataset == 'scene'").assign(task=3, env_id="scene-singletask-task3-v0")
+    train = pd.DataFrame([dict(stage="fql", dataset="scene", flow="reflow", seed=0, step=100_000)])
+    rows = compare(ci_table(evals), train)
+    assert len(rows) and set(rows["published_tasks"]) == {"5-task average"}  # scene task 2's curve left out
 
 
 def test_summarize_published_cli(tmp_path):

@@ -3,8 +3,10 @@
 A result is matched to published entries by env family (`cube-single` of `cube-single-singletask-task2-v0`),
 reward variant and method: a BC stage is "BC" (the best BC policy of the dataset, any model, at its best
 steps), an FQL stage's one-step policy is "FQL" with h = 1 and "QC-FQL" with h > 1 (Q-chunking's name).
-For each match the row holds the published number nearest to our update budget and the final one, so a
-CPU budget is never silently compared with a 1M-update number: `budget_ratio` says how far apart they are.
+A published number of one task (an entry with a `task`) is matched only by results of that task; 5-task
+averages by every task of the env. For each match the row holds the published number nearest to our update
+budget and the final one, so a CPU budget is never silently compared with a 1M-update number:
+`budget_ratio` says how far apart they are.
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ from myreinflow.analysis.aggregate import best_steps
 PUBLISHED = Path(__file__).with_name("published.yaml")
 COLUMNS = [
     "dataset", "env", "task", "reward", "method", "horizon_steps", "policy", "n_seeds", "updates", "success",
-    "ci_low", "ci_high", "published_success", "published_updates", "budget_ratio", "published_tasks",
+    "ci_low", "ci_high", "published_success", "published_ci_low", "published_ci_high", "published_updates",
+    "budget_ratio", "published_tasks",
     "published_horizon", "source",
 ]  # fmt: skip
 
 
 @cache
 def published() -> pd.DataFrame:
-    return pd.DataFrame(yaml.safe_load(PUBLISHED.read_text())["entries"])
+    pub = pd.DataFrame(yaml.safe_load(PUBLISHED.read_text())["entries"])
+    one_task = pub["task"].notna()
+    pub.loc[one_task, "tasks"] = [f"task {int(t)}" for t in pub.loc[one_task, "task"]]
+    return pub
 
 
 def method_of(stage: str, policy: str, horizon: int) -> str | None:
@@ -62,7 +68,9 @@ def compare(table: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
         ours = runs.loc[runs["mean"].idxmax()]  # BC: the best policy; FQL: the best flow's one-step policy
         env = str(ours["env_id"]).split("-singletask")[0]
         reward = ours.get("reward") if isinstance(ours.get("reward"), str) else "dense"
-        match = pub[(pub["env"] == env) & (pub["reward"] == reward) & (pub["method"] == ours["method"])]
+        same_task = pub["task"].isna() | (pub["task"] == ours.get("task"))
+        same_method = (pub["env"] == env) & (pub["reward"] == reward) & (pub["method"] == ours["method"])
+        match = pub[same_method & same_task]
         updates = float(budgets.get((stage, dataset), float("nan")))
         for _, group in match.groupby("source", sort=False):
             picks = [group["updates"].idxmax()]  # the published final number, and the nearest to ours
@@ -76,7 +84,8 @@ def compare(table: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
                         "policy": f"{ours['flow']} {ours['policy']} K={int(ours['inference_steps'])}",
                         "n_seeds": int(ours["n_seeds"]), "updates": updates, "success": ours["mean"],
                         "ci_low": ours["ci_low"], "ci_high": ours["ci_high"],
-                        "published_success": entry["success"], "published_updates": int(entry["updates"]),
+                        "published_success": entry["success"], "published_ci_low": entry["ci_low"],
+                        "published_ci_high": entry["ci_high"], "published_updates": int(entry["updates"]),
                         "budget_ratio": updates / entry["updates"], "published_tasks": entry["tasks"],
                         "published_horizon": int(entry["horizon"]), "source": entry["source"],
                     }
