@@ -48,10 +48,10 @@ if config["recipes"]:
 for var in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
     os.environ.setdefault(var, os.path.abspath("results/wandb"))
 os.environ.setdefault("MPLCONFIGDIR", os.path.abspath("results/.matplotlib"))
-# OpenMP threads that spin while they wait make torch with 2+ threads several times slower as soon as
-# another process wants the same cores (measured on this 2-core machine, busy, 3x256 MLP step:
-# 2 threads 240 ms spinning, 16 ms passive; 1 thread 49 ms)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# OMP_WAIT_POLICY is left to OpenMP's default (threads spin briefly, then sleep). PASSIVE (never spin)
+# halved the FQL update rate on two threads (benchmarks/fql_update.py, 3x256, compiled, 2-core AMD EPYC,
+# torch 2.13: free machine 25.8 updates/s PASSIVE, 50.7 default; both cores busy with other processes
+# 8.2 PASSIVE, 9.7 default), so it is not set here; a user's own setting is passed through.
 
 
 def minari_dir(dataset):
