@@ -23,8 +23,7 @@ PUBLISHED = Path(__file__).with_name("published.yaml")
 COLUMNS = [
     "dataset", "env", "task", "reward", "method", "horizon_steps", "policy", "n_seeds", "updates", "success",
     "ci_low", "ci_high", "published_success", "published_ci_low", "published_ci_high", "published_updates",
-    "budget_ratio", "published_tasks",
-    "published_horizon", "source",
+    "budget_ratio", "published_tasks", "published_horizon", "source",
 ]  # fmt: skip
 
 
