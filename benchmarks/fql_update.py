@@ -1,4 +1,8 @@
-"""FQL updates per second (critic + actor + target, batch sampling included); prints JSON.
+"""FQL-family updates per second (critic + actor + target, batch sampling included); prints JSON.
+
+`--method`: fql-reflow (FQL, ReFlow BC flow, 10-step distillation target: the reference's setting),
+fql-meanflow (FQL from a MeanFlow, its one-step sample as the target) or mfql (MeanFlow-QL: the
+MeanFlow's one step is the actor, no one-step network).
 
 Networks as in the reference (Park et al.: BC flow, one-step policy and a 2-critic ensemble, all the same
 MLP size; ReFlow distillation target with 10 flow steps), batch 256, Pusher-sized data (obs 23, act 7)
@@ -10,7 +14,7 @@ Beside updates/s it prints a roofline: the FLOPs of one update (torch's FlopCoun
 gives, this machine's GEMM throughput at the network's layer size (the ceiling for an update made of
 matmuls) and the GFLOP/s the reference's updates/s would need.
 
-    python benchmarks/fql_update.py [--threads 2] [--updates 100] [--compile] [--device cuda]
+    python benchmarks/fql_update.py [--method mfql] [--threads 2] [--updates 100] [--compile] [--device cuda]
 """
 
 from __future__ import annotations
@@ -26,12 +30,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
+from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.policy import FlowOptions, build_model, policy_spec
 from myreinflow.utils import resolve_device
 
 OBS_DIM, ACT_DIM = 23, 7
+METHODS = {"fql-reflow": ("fql", "reflow"), "fql-meanflow": ("fql", "meanflow"), "mfql": ("mfql", "meanflow")}
 
 
 def synthetic_episodes(n: int = 100, length: int = 100, seed: int = 0) -> list[dict]:
@@ -68,11 +74,13 @@ def sync(device: torch.device) -> None:
 def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
     """(updates per second, FLOPs per update)."""
     torch.manual_seed(0)
-    cfg = FQLConfig(hidden=hidden, horizon_steps=horizon, flow="reflow", batch_size=args.batch)
+    algo, flow = METHODS[args.method]
+    config, agent_class = (MFQLConfig, MeanFlowQLAgent) if algo == "mfql" else (FQLConfig, FQLAgent)
+    cfg = config(hidden=hidden, horizon_steps=horizon, flow=flow, batch_size=args.batch)
     options = FlowOptions(hidden=hidden, activation="gelu")
-    spec = policy_spec("reflow", OBS_DIM, ACT_DIM, horizon, 1, options)
-    agent = FQLAgent(cfg, spec, build_model(spec, args.device), args.device)
-    optimizer = make_optimizer(agent, cfg)
+    spec = policy_spec(flow, OBS_DIM, ACT_DIM, horizon, 1, options)
+    agent = agent_class(cfg, spec, build_model(spec, args.device), args.device)
+    optimizer = make_optimizer(agent)
     episodes = synthetic_episodes()
     space = gym.spaces.Box(-1, 1, (ACT_DIM,), np.float32)
     obs = np.concatenate([ep["observations"] for ep in episodes])
@@ -93,6 +101,7 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--method", default="fql-reflow", choices=tuple(METHODS), help="(default: fql-reflow)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--updates", type=int, default=100, help="timed updates per configuration")
@@ -137,6 +146,7 @@ def main() -> None:
         json.dumps(
             {
                 "benchmark": "fql_update",
+                "method": args.method,
                 "torch": torch.__version__,
                 "threads": args.threads,
                 "batch": args.batch,

@@ -1,4 +1,4 @@
-"""Command line: `myreinflow data | bc | fql | eval | toy2d | summarize` (also `python -m myreinflow`)."""
+"""Command line: `myreinflow data | bc | fql | mfql | eval | toy2d | summarize` (or python -m)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,15 @@ def _fql(args) -> None:
     from myreinflow.config import resolve
 
     cfg = resolve(FQLConfig, args, args.config)
+    path = train(cfg, progress=not args.quiet)
+    print(f"checkpoint: {path}")
+
+
+def _mfql(args) -> None:
+    from myreinflow.algos.mfql import MFQLConfig, train
+    from myreinflow.config import resolve
+
+    cfg = resolve(MFQLConfig, args, args.config)
     path = train(cfg, progress=not args.quiet)
     print(f"checkpoint: {path}")
 
@@ -84,6 +93,7 @@ def _toy2d(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from myreinflow.algos.bc import BCConfig
     from myreinflow.algos.fql import FQLConfig
+    from myreinflow.algos.mfql import MFQLConfig
     from myreinflow.config import add_dataclass_args
     from myreinflow.data.minari_io import SOURCES
     from myreinflow.toy2d import Toy2DConfig
@@ -114,6 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_dataclass_args(p, FQLConfig)
     p.set_defaults(func=_fql)
+
+    p = sub.add_parser("mfql", help="MeanFlow Q-learning: a MeanFlow's one step as the actor, FQL's critic")
+    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_dataclass_args(p, MFQLConfig)
+    p.set_defaults(func=_mfql)
 
     p = sub.add_parser("eval", help="evaluation rollouts of a checkpoint over a sweep of inference steps")
     p.add_argument("--checkpoint", required=True, help="model.pt written by bc or fql")

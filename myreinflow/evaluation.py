@@ -20,6 +20,15 @@ from myreinflow.policy import ChunkPolicy
 # evaluation during training uses env seeds from the run's seed + this: apart from the seeds that
 # `myreinflow eval` uses by default (0, 1, ...)
 EVAL_SEED_OFFSET = 10_000
+# online training resets its env with seeds from here on: evaluation seeds (`myreinflow eval`'s
+# seed + e, training's seed + EVAL_SEED_OFFSET + e) stay below it, so no evaluation episode is one
+# the policy was trained on
+ONLINE_SEED_OFFSET = 1_000_000_000
+
+
+def online_reset_seed(seed: int, env_steps: int) -> int:
+    """The env seed of the online episode that starts after `env_steps` steps of run seed `seed`."""
+    return ONLINE_SEED_OFFSET + seed * 10_000_000 + env_steps
 
 
 def normalized_score(returns, ref_min: float | None, ref_max: float | None):

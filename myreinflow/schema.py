@@ -63,6 +63,7 @@ PIPELINE_KEYS |= {"distribution", "flows", "epochs", "steps", "inference_steps"}
 SCHEMA_DEFS = {
     "bc_options": ("myreinflow.algos.bc", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),
     "fql_options": ("myreinflow.algos.fql", "FQLConfig", PIPELINE_KEYS - {"epochs"}),
+    "mfql_options": ("myreinflow.algos.mfql", "MFQLConfig", PIPELINE_KEYS - {"epochs"}),
     "toy2d_options": ("myreinflow.toy2d.study", "Toy2DConfig", PIPELINE_KEYS),
 }
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
@@ -74,7 +75,7 @@ SCHEMA_HEADER = """\
 
 
 def schema_defs() -> dict[str, dict]:
-    """The `$defs` blocks of the pipeline schema: the options of BC, FQL and the 2D study."""
+    """The `$defs` blocks of the pipeline schema: the options of BC, FQL, MFQL and the 2D study."""
     import importlib
 
     defs = {}

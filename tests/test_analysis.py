@@ -180,3 +180,68 @@ def test_headline_on_ogbench_shows_success_without_a_distance():
     fql = rows.set_index("question").loc["FQL reflow (onestep policy) minus the best BC policy"]
     assert fql["metric"] == "success" and fql["difference"] == pytest.approx(0.4)
     assert fql["b"].startswith("bc mlp mlp K=1: 0.200 [") and "nan" not in fql["a"] + fql["b"]
+
+
+def _rl_evals(mfql_success: float) -> pd.DataFrame:
+    """Final evaluations of FQL from each flow and of MFQL: success per episode and acting latency."""
+    rows = []
+    runs = {
+        ("fql", "reflow", "onestep"): 0.5,
+        ("fql", "meanflow", "onestep"): 0.3,
+        ("mfql", "meanflow", "flow"): None,
+    }
+    for (stage, flow, policy), success in runs.items():
+        p = mfql_success if success is None else success
+        for e in range(40):
+            latency = 2.0 if stage == "mfql" else 1.0
+            rows.append(
+                dict(stage=stage, dataset="cube", env_id="cube-v0", flow=flow, policy=policy, seed=0,
+                     inference_steps=1, episode=e, success=float(e < p * 40), latency_ms=latency)
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def _rl_train(rates: dict[tuple[str, str], float]) -> pd.DataFrame:
+    """Train-CSV rows of each (stage, flow) at `rates` updates/s, an evaluation every other row (its wall
+    time includes 100 s of rollouts, which the updates/s leave out), success rising with the step."""
+    rows = []
+    for (stage, flow), rate in rates.items():
+        for seed in (0, 1):
+            wall = 0.0
+            for i in range(1, 7):
+                wall += 1000 / rate + (100 if i % 2 == 0 else 0)
+                row = dict(stage=stage, dataset="cube", flow=flow, seed=seed, step=1000 * i, wall_s=wall)
+                if i % 2 == 0:
+                    row["eval/success"] = i / 10 + 0.05 * seed
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("mfql_success", "holds"), [(0.45, True), (0.2, False)])
+def test_headline_compares_meanflow_methods_with_fql_from_reflow(mfql_success, holds):
+    rates = {("fql", "reflow"): 20.0, ("fql", "meanflow"): 30.0, ("mfql", "meanflow"): 40.0}
+    table = ci_table(_rl_evals(mfql_success))
+    rows = headline(table, train=_rl_train(rates))
+    mfql = rows[rows["stage"] == "mfql"].set_index("metric")
+    assert mfql.loc["success", "difference"] == pytest.approx(mfql_success - 0.5)
+    assert mfql.loc["success", "holds"] == holds  # within FQL-ReFlow's interval, or not
+    assert mfql.loc["updates_per_s", "difference"] == pytest.approx(2.0)  # evaluation time left out
+    assert mfql.loc["latency_ms", "difference"] == pytest.approx(2.0)
+    fql_meanflow = rows[(rows["stage"] == "fql") & rows["question"].str.startswith("FQL from MeanFlow minus")]
+    assert fql_meanflow["difference"].iloc[0] == pytest.approx(-0.2)
+    assert rows[
+        rows["question"].str.startswith("FQL from ReFlow")
+    ].empty  # the reference is no row of its own
+
+
+def test_rl_figure_has_a_panel_per_quantity_and_refuses_a_single_method(tmp_path):
+    import matplotlib.image as mpimg
+
+    from myreinflow.analysis.figures import plot_rl
+
+    rates = {("fql", "reflow"): 20.0, ("mfql", "meanflow"): 40.0}
+    train, table = _rl_train(rates), ci_table(_rl_evals(0.45))
+    plot_rl(train, table, tmp_path / "rl.png")
+    assert mpimg.imread(tmp_path / "rl.png").shape[1] > 1000
+    with pytest.raises(UserError, match="two critic-based methods"):
+        plot_rl(train[train["stage"] == "fql"], table, tmp_path / "one.png")

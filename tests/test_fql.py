@@ -7,10 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
+from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.cli import main
-from myreinflow.data.chunks import ChunkedTransitions
+from myreinflow.data.chunks import ACTION_CLIP, ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
+from myreinflow.errors import UserError
 from myreinflow.nets import EnsembleMLP
 from myreinflow.policy import FlowOptions, build_model, policy_spec
 
@@ -54,7 +56,7 @@ def test_chunked_returns_masks_and_next_obs_with_termination_inside_a_chunk():
     # next observation: s_{i+h}, B's first chunk bootstraps from B's final observation (index 3)
     np.testing.assert_array_equal(b["next_obs"][:, 0, 0].numpy()[[0, 1, 5]], [3, 4, 1000 + 3])
     # chunks never mix episodes: B's steps only see B's actions
-    assert torch.equal(b["actions"][7, :, 0], torch.full((3,), 1.0))
+    assert torch.equal(b["actions"][7, :, 0], torch.full((3,), ACTION_CLIP))  # 1.0, clipped
 
 
 def test_horizon_one_is_plain_one_step_transitions():
@@ -89,9 +91,10 @@ def test_ensemble_mlp_equals_separate_mlps():
 
     def member(e: int, h: torch.Tensor) -> torch.Tensor:
         for i in range(len(net.weights)):
-            if i:
-                h = F.layer_norm(h, h.shape[-1:], net.norm_scales[i - 1][e, 0], net.norm_shifts[i - 1][e, 0])
-                h = F.gelu(h)
+            if i:  # the references' order: Dense → GELU (tanh) → LayerNorm (ε 1e-6)
+                h = F.gelu(h, approximate="tanh")
+                scale, shift = net.norm_scales[i - 1][e, 0], net.norm_shifts[i - 1][e, 0]
+                h = F.layer_norm(h, h.shape[-1:], scale, shift, eps=1e-6)
             h = h @ net.weights[i][e] + net.biases[i][e, 0]
         return h
 
@@ -101,10 +104,21 @@ def test_ensemble_mlp_equals_separate_mlps():
     torch.testing.assert_close(net(x.expand(3, 7, 5)), expected)
 
 
-def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, **fql_kw):
+def test_ensemble_mlp_init_is_the_references():
+    """Glorot-uniform weights (flax variance_scaling(1, fan_avg, uniform)) and zero biases."""
+    net = EnsembleMLP(300, 1, (500,), ensemble=4)
+    bound = (6 / (300 + 500)) ** 0.5
+    w = net.weights[0]
+    assert w.abs().max() <= bound and w.abs().max() > 0.95 * bound
+    assert abs(w.var().item() - bound**2 / 3) < 0.05 * bound**2 / 3  # uniform(-b, b): var b²/3
+    assert all(torch.count_nonzero(b) == 0 for b in net.biases)
+
+
+def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, algo: str = "fql", **fql_kw):
     spec = policy_spec(flow_kind, obs_dim, act_dim, horizon, 1, FlowOptions(hidden=(64, 64)))
-    cfg = FQLConfig(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
-    return FQLAgent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
+    config, agent = {"fql": (FQLConfig, FQLAgent), "mfql": (MFQLConfig, MeanFlowQLAgent)}[algo]
+    cfg = config(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
+    return agent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
 
 
 def chain_critic_errors(horizon: int, seed: int) -> tuple[float, float]:
@@ -127,7 +141,7 @@ def chain_critic_errors(horizon: int, seed: int) -> tuple[float, float]:
     ]
     data = ChunkedTransitions(episodes, horizon, 1, _normalizer(n, 1), discount=gamma)
     agent, cfg = _agent("reflow", horizon, n, 1, discount=gamma, tau=0.05, lr_critic=3e-3, batch_size=64)
-    optimizer = make_optimizer(agent, cfg)
+    optimizer = make_optimizer(agent)
     generator = torch.Generator().manual_seed(seed)
     for _ in range(600):
         update(agent, optimizer, data.sample(64, generator))
@@ -147,7 +161,7 @@ def test_critic_learns_known_discounted_returns_on_a_chain(horizon):
     assert relative < bound, f"worst relative error {relative:.4f} (absolute {absolute:.3f})"
 
 
-def mode_fractions(flow_kind: str, seed: int) -> tuple[float, float]:
+def mode_fractions(flow_kind: str, seed: int, algo: str = "fql", **kw) -> tuple[float, float]:
     """Fractions of positive actions of the BC flow and of the one-step policy after FQL on one-step
     episodes whose data holds two action modes (±0.6) in equal numbers, only the positive one rewarded."""
     torch.manual_seed(seed)
@@ -165,7 +179,8 @@ def mode_fractions(flow_kind: str, seed: int) -> tuple[float, float]:
     data = ChunkedTransitions(episodes, 1, 1, _normalizer(2, 1), discount=0.99)
     # the flow's mode weights are a weakly determined direction of its loss: Adam steps of 3e-4 move them
     # by ±0.1 in a few hundred steps, so BC decays its rate (as `bc` does) and FQL trains the flow slowly
-    agent, cfg = _agent(flow_kind, 1, 2, 1, alpha=1.0, batch_size=64, lr_flow=1e-4)
+    kw = {"alpha": 1.0, "batch_size": 64, "lr_flow": 1e-4} | kw
+    agent, cfg = _agent(flow_kind, 1, 2, 1, algo, **kw)
     generator = torch.Generator().manual_seed(seed)
     bc_optimizer = torch.optim.Adam(agent.flow.parameters(), lr=1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(bc_optimizer, 500)
@@ -176,13 +191,13 @@ def mode_fractions(flow_kind: str, seed: int) -> tuple[float, float]:
         loss.backward()
         bc_optimizer.step()
         schedule.step()
-    optimizer = make_optimizer(agent, cfg)
+    optimizer = make_optimizer(agent)
     for _ in range(200):
         update(agent, optimizer, data.sample(64, generator))
     obs = torch.zeros(20_000, 2)
     with torch.no_grad():
         flow_positive = (agent.flow.sample(obs, agent.flow_steps) > 0).float().mean().item()
-        onestep_positive = (agent.onestep(obs).clamp(-1, 1) > 0).float().mean().item()
+        onestep_positive = (agent.acting_chunk(obs).clamp(-1, 1) > 0).float().mean().item()
     return flow_positive, onestep_positive
 
 
@@ -330,3 +345,134 @@ def test_update_is_compiled_only_where_asked():
     assert update_step(FQLConfig(compile="auto"), cpu) is update
     assert update_step(FQLConfig(compile="off"), torch.device("cuda")) is update
     assert update_step(FQLConfig(compile="on"), cpu) is not update
+
+
+def test_mfql_moves_the_meanflows_one_step_to_the_rewarded_mode():
+    """MFQL has no one-step network: the Q term pulls the MeanFlow's own one-step sample. BC alone puts
+    0.27–0.81 of it on the rewarded mode (seeds 0–5, above); MFQL measured 1.00 on seeds 0–3 at α 0.1
+    and 1, flow learning rates 1e-4 and 3e-4."""
+    _, onestep_positive = mode_fractions("meanflow", seed=0, algo="mfql")
+    assert onestep_positive >= 0.9, f"MFQL's one step chose the rewarded mode {onestep_positive:.2%}"
+
+
+def test_mfql_acts_with_the_flows_differentiable_one_step():
+    agent, _ = _agent("meanflow", 2, 3, 2, "mfql")
+    obs, noise = torch.randn(5, 3), torch.randn(5, 4)
+    chunk = agent.acting_chunk(obs, noise)
+    assert chunk.requires_grad
+    sampled = agent.flow.sample(obs, 1, noise=noise, clip=None).reshape(5, 4)
+    torch.testing.assert_close(chunk.detach(), sampled)
+    # its optimizer trains the flow and the critic, no one-step network exists
+    assert not hasattr(agent, "actor") and len(make_optimizer(agent).param_groups) == 2
+    with pytest.raises(UserError, match="flow = 'reflow' is not allowed"):
+        MFQLConfig(flow="reflow")
+
+
+def _output_grad_of_bc_flow_loss(kind: str, batch: dict) -> torch.Tensor:
+    """The gradient of FQL's BC flow loss on a batch with respect to the flow network's outputs."""
+    agent, _ = _agent(kind, 3, 2, 2)
+    outputs = []
+    if kind == "reflow":
+        agent.flow.network.register_forward_hook(lambda m, i, out: outputs.append(out) or out.retain_grad())
+    else:
+        network_and_jvp = agent.flow.network_and_jvp
+
+        def recorded(*args):
+            out, d_out = network_and_jvp(*args)
+            out.retain_grad()
+            outputs.append(out)
+            return out, d_out
+
+        agent.flow.network_and_jvp = recorded
+    agent.bc_flow_loss(batch)[0].backward()
+    return outputs[-1].grad
+
+
+@pytest.mark.parametrize("kind", ["reflow", "meanflow"])
+def test_bc_flow_loss_ignores_padded_chunk_tails(kind):
+    """Chunk steps past an episode's end (`valid` False) do not teach the flow (Q-chunking's mask): the
+    loss has no gradient on the network's outputs there, and a gradient everywhere else."""
+    batch = {"obs": torch.randn(8, 1, 2), "actions": torch.rand(8, 3, 2) * 2 - 1}
+    batch["valid"] = torch.ones(8, 3, dtype=torch.bool)
+    batch["valid"][:4, 2] = False  # the last step of the first four chunks is padding
+    grad = _output_grad_of_bc_flow_loss(kind, batch).reshape(8, 3, 2)
+    assert torch.count_nonzero(grad[:4, 2]) == 0
+    assert torch.count_nonzero(grad[4:, 2]) == 8 and torch.count_nonzero(grad[:, :2]) == 32
+
+
+def test_flow_only_ablation_leaves_the_critic_untrained():
+    episodes = [_episode(6, terminated=True) for _ in range(4)]
+    data = ChunkedTransitions(episodes, 1, 1, _normalizer(1, 1), discount=0.9)
+    agent, _ = _agent("reflow", 1, 1, 1, only_optimize_bc_flow=True)
+    critic = [p.detach().clone() for p in agent.critic.parameters()]
+    flow = [p.detach().clone() for p in agent.flow.parameters()]
+    optimizer = make_optimizer(agent)
+    info = update(agent, optimizer, data.sample(16, torch.Generator().manual_seed(0)))
+    assert "train/critic_loss" not in info
+    assert all(torch.equal(a, b) for a, b in zip(critic, agent.critic.parameters(), strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(flow, agent.flow.parameters(), strict=True))
+
+
+def test_online_reset_seeds_never_meet_evaluation_seeds():
+    from myreinflow.evaluation import EVAL_SEED_OFFSET, online_reset_seed
+
+    for seed in (0, 1, 42, 999):
+        online = {online_reset_seed(seed, steps) for steps in range(0, 5_000_000, 997)}
+        training_eval = set(range(seed + EVAL_SEED_OFFSET, seed + EVAL_SEED_OFFSET + 1000))
+        cli_eval = set(range(0, 100_000))  # `myreinflow eval --seed S`: S + e
+        assert not online & (training_eval | cli_eval)
+
+
+def test_dataset_actions_at_the_bounds_are_clipped_as_fqls_loader_does():
+    episode = _episode(4, terminated=True)  # actions -1 … 1
+    data = ChunkedTransitions([episode], 1, 1, _normalizer(1, 1), discount=0.9)
+    actions = data.get(torch.arange(4))["actions"].flatten()
+    assert actions.min() == -ACTION_CLIP and actions.max() == ACTION_CLIP == 1 - 1e-5
+
+
+def test_mfql_on_pusher_with_resume_and_eval(minari_root, tmp_path):
+    out = tmp_path / "mfql"
+    args = _fql_args(out, "--online_steps", "120", "--online_eval_freq", "100")
+    args[0] = "mfql"
+    assert main(args) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["stage"] == "mfql" and list(ckpt["policies"]) == ["flow"]
+    assert ckpt["policies"]["flow"]["spec"]["kind"] == "meanflow"
+    train = pd.read_csv(out / "train.csv")
+    for key in ("train/critic_loss", "train/bc_flow_loss", "train/bound_loss", "train/q_loss"):
+        assert train[key].notna().all(), key
+    assert train["eval/normalized_score"].notna().sum() == 2 and "eval_flow/normalized_score" not in train
+    # an interrupted run resumes to the same weights
+    split = tmp_path / "split"
+    for epochs in ("1", "2"):
+        part = _fql_args(split, "--epochs", epochs, "--eval_freq", "1")
+        part[0] = "mfql"
+        assert main(part) == 0
+    whole = _fql_args(tmp_path / "whole", "--epochs", "2", "--eval_freq", "1")
+    whole[0] = "mfql"
+    assert main(whole) == 0
+    a, b = (
+        load_checkpoint(tmp_path / "whole" / "model.pt")["agent"],
+        load_checkpoint(split / "model.pt")["agent"],
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    csv = tmp_path / "eval.csv"
+    assert (
+        main(
+            [
+                "eval",
+                "--checkpoint",
+                str(out / "model.pt"),
+                "--episodes",
+                "2",
+                "--inference_steps",
+                "1",
+                "--quiet",
+                "--out",
+                str(csv),
+            ]
+        )
+        == 0
+    )
+    frame = pd.read_csv(csv)
+    assert set(frame["stage"]) == {"mfql"} and set(frame["policy"]) == {"flow"}

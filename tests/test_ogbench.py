@@ -211,9 +211,11 @@ def test_bc_then_eval_reports_success(tiny, tmp_path):
     from myreinflow.evaluation import evaluate_checkpoint
 
     cfg = BCConfig(dataset=TINY, model="mlp", epochs=1, eval_freq=0, eval_episodes=1, out=str(tmp_path))
-    path = train(replace(cfg, no_wandb=True, threads=1), progress=False)
+    path = train(replace(cfg, no_wandb=True, threads=1, reward="sparse"), progress=False)
     frame = evaluate_checkpoint(str(path), episodes=2, num_envs=2)
     assert set(frame["env_id"]) == {"cube-single-singletask-task2-v0"}
+    # the reward variant it was trained for travels to its eval rows (they group with FQL's of it)
+    assert set(frame["reward"]) == {"sparse"} and set(frame["task"]) == {2}
     assert set(frame["success"]) <= {0.0, 1.0} and (frame["length"] <= 200).all()
     assert frame["normalized_score"].isna().all()
 

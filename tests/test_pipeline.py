@@ -39,7 +39,9 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert sorted(flows["flow"].unique()) == ["meanflow", "reflow"]
     assert len(flows) == 2 * len(steps) * episodes
     assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
-    assert set(evals["dataset"]) == {"tiny"} and set(evals["stage"]) == {"bc", "fql"}
+    assert set(evals["dataset"]) == {"tiny"} and set(evals["stage"]) == {"bc", "fql", "mfql"}
+    mfql = evals[evals["stage"] == "mfql"]  # MeanFlow-QL: the MeanFlow is its only policy
+    assert set(mfql["flow"]) == {"meanflow"} and set(mfql["policy"]) == {"flow"}
     fql = evals[evals["stage"] == "fql"]
     assert set(fql["policy"]) == {"onestep", "flow"} and set(fql["flow"]) == {"reflow", "meanflow"}
     assert set(fql.loc[fql["policy"] == "onestep", "inference_steps"]) == {1}  # one step, nothing to sweep
@@ -53,16 +55,25 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     headline = pd.read_csv(summary / "headline.csv")
     assert headline["question"].str.contains("MeanFlow at 1 step").any()
     assert headline["question"].str.contains("FQL meanflow \\(onestep policy\\)").any()
+    rl = headline[headline["question"].str.startswith("MeanFlow-QL minus FQL from ReFlow")]
+    assert len(rl) == 1 and rl["metric"].iloc[0] == "normalized_score"
+    assert set(headline.loc[headline["stage"] == "mfql", "metric"]) == {
+        "normalized_score",
+        "updates_per_s",
+        "latency_ms",
+    }
     train = pd.read_csv(summary / "train.csv")
     assert {"stage", "dataset", "flow", "seed", "step", "train/loss", "train/critic_loss"} <= set(
         train.columns
     )
     assert set(train.loc[train["stage"] == "bc", "flow"]) == {"reflow", "meanflow", "mlp"}
     assert set(train.loc[train["stage"] == "fql", "flow"]) == {"reflow", "meanflow"}
+    assert set(train.loc[train["stage"] == "mfql", "flow"]) == {"meanflow"}
     toy = pd.read_csv(summary / "toy2d.csv")
     assert set(toy["flow"]) == {"reflow", "meanflow", "rectified", "noise", "data"}
     assert {"swd", "w2", "mmd2"} <= set(toy["metric"]) and set(toy["distribution"]) == {"checkerboard"}
-    for name in ("return_vs_steps", "latency_vs_steps", "learning_curves", "bc_to_fql", "toy2d_metrics"):
+    figures = ("return_vs_steps", "latency_vs_steps", "learning_curves", "bc_to_fql", "toy2d_metrics")
+    for name in (*figures, "reflow_vs_meanflow_rl"):
         png = tiny_run / "results" / "figures" / f"{name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
     # the hyperparameters of the config reached the jobs: common < per flow, threads honoured
@@ -86,19 +97,19 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
     workflow_copy(tiny_run, changed, name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("eval") == 3 + 2  # every BC and FQL checkpoint, one job each
+    assert jobs.get("eval") == 3 + 2 + 1  # every BC, FQL and MFQL checkpoint, one job each
     assert set(jobs) == {
         "eval",
         "summary_eval",
         "figure",
         "all",
     }
-    assert jobs["figure"] == 3  # return_vs_steps, latency_vs_steps, bc_to_fql
+    assert jobs["figure"] == 4  # return_vs_steps, latency_vs_steps, bc_to_fql, reflow_vs_meanflow_rl
     # while a training hyperparameter re-trains exactly the runs it belongs to (here: MeanFlow)
     bc = {**TINY["bc"], "meanflow": {"adaptive_p": 0.75}}
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("bc") == 1 and jobs.get("eval") == 2 and jobs.get("fql") == 1
+    assert jobs.get("bc") == 1 and jobs.get("eval") == 3 and jobs.get("fql") == 2  # FQL and MFQL
     assert "data" not in jobs and "dataset_card" not in jobs
     # the 2D study is independent of the offline-RL runs
     toy = {**TINY["toy2d"], "steps": 30}
@@ -118,8 +129,8 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "model.pt", model)
-    # its evaluation, the FQL run that starts from it and that run's evaluation; nothing else trains
-    assert jobs.get("bc") == 1 and jobs.get("fql") == 1 and jobs.get("eval") == 2
+    # its evaluation, the FQL and MFQL runs that start from it and their evaluations; nothing else trains
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 2 and jobs.get("eval") == 3
     assert "data" not in jobs and "dataset_card" not in jobs and "toy2d" not in jobs
     assert set(jobs) <= {"bc", "fql", "eval", "summary_eval", "summary_train", "figure", "all"}
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
@@ -132,9 +143,9 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "dataset", dataset)
-    # got again, described again, and every run trained on it (3 BC, 2 FQL) trained and evaluated again
+    # got again, described again, and every run trained on it (3 BC, 2 FQL, 1 MFQL) trained and evaluated
     assert jobs.get("data") == 1 and jobs.get("dataset_card") == 1
-    assert jobs.get("bc") == 3 and jobs.get("fql") == 2 and jobs.get("eval") == 5
+    assert jobs.get("bc") == 3 and jobs.get("fql") == 3 and jobs.get("eval") == 6
     assert "toy2d" not in jobs
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
@@ -172,7 +183,7 @@ def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, mi
     entry = {"name": "cube", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 3, "reward": "sparse"}
     entry |= {"horizon_steps": 5, "fql": {"alpha": 100}}  # the entry's h reaches both stages
     entry |= {"eval": {"episodes": 7, "inference_steps": [1, 3]}}  # and its eval overrides the top level
-    entry |= {"flows": ["reflow"]}  # and its flows the top-level flows (the baselines stay)
+    entry |= {"flows": ["reflow"], "stages": ["bc", "fql"]}  # its flows and stages the top-level ones
     workdir = workflow_copy(tmp_path, tiny_config(minari_root, datasets=[entry]))
     target = "results/eval/fql/cube/reflow/seed0.csv"
     proc = snakemake(workdir, target, "-n", "-p", "--configfile", "config.yaml")
@@ -251,9 +262,20 @@ def _fql_config():
     return FQLConfig, {"epochs"}
 
 
+def _mfql_config():
+    from myreinflow.algos.mfql import MFQLConfig
+
+    return MFQLConfig, {"epochs"}
+
+
 @pytest.mark.parametrize(
     ("options", "config"),
-    [("bc_options", _bc_config), ("fql_options", _fql_config), ("toy2d_options", _toy2d_config)],
+    [
+        ("bc_options", _bc_config),
+        ("fql_options", _fql_config),
+        ("mfql_options", _mfql_config),
+        ("toy2d_options", _toy2d_config),
+    ],
 )
 def test_schema_hyperparameters_match_the_cli_config(options, config):
     """Option blocks of the schema = the CLI dataclass's fields the pipeline leaves to the config, same

@@ -113,7 +113,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
         print(f"{run.ckpt_path} is complete ({run.epoch} epochs); nothing to do")
         return run.ckpt_path
     run.start()
-    info = dataset_info(dataset, task)
+    info = dataset_info(dataset, task, cfg.reward)  # its eval rows join FQL's of the same reward
     k_eval = cfg.inference_steps or (4 if kind == "reflow" else 1)
     bar = run.bar(cfg.epochs, run.epoch, f"bc {kind}")
     while run.epoch < cfg.epochs:

@@ -17,9 +17,16 @@ Offline → online (`online_steps` > 0): then the one-step policy acts in the en
 finished episodes join a replay that also holds the dataset (sampled uniformly, as the reference does),
 each env step is followed by `updates_per_step` updates, and `online/*` logs the episodes' returns.
 
+As in the references: the critic is Dense → GELU → LayerNorm with Glorot init (`nets/ensemble.py`);
+dataset actions are clipped to ±(1 − 1e−5) (`data/chunks.py`); the BC flow loss is masked on padded
+chunk tails past an episode's end (Q-chunking's `valid`).
+
 Deliberate deviations: the reference's 4×512 GELU networks become 3×256 by default (CPU-friendly; pass
 `--hidden 512 512 512 512` for the reference); chunks cut off by a time-limit truncation are masked out of
-the critic loss (Q-chunking's choice); an online episode joins the replay when it ends.
+the critic loss (Q-chunking's choice); an online episode joins the replay when it ends. A chunk's reward
+R sums the rewards only up to the first step that ends the task (OGBench success, mask 0) and does not
+bootstrap after it, where Q-chunking sums all h rewards of the chunk: an OGBench single-task episode
+ends at success, so the steps after it never happen in evaluation. With h = 1 the two agree.
 """
 
 from __future__ import annotations
@@ -38,7 +45,7 @@ from myreinflow.data.offline import DataOptions, dataset_info, load_transitions,
 from myreinflow.data.replay import Episode, OnlineEpisodes
 from myreinflow.envs import make_env
 from myreinflow.errors import UserError
-from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary
+from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
 from myreinflow.flows import FLOWS
 from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import EnsembleMLP
@@ -88,6 +95,7 @@ class FQLConfig(DataOptions, RunOptions):
     eval_freq: int = param(5, "offline: evaluate and checkpoint every N epochs (0 = at the end)", minimum=0)
     online_eval_freq: int = param(10_000, "online: evaluate and checkpoint every N env steps", minimum=1)
     eval_episodes: int = param(10, "episodes per evaluation during training", minimum=1)
+    eval_flow: bool = param(True, "evaluations during training also roll out the fine-tuned flow")
     seed: int = param(42, "random seed", minimum=0)
     out: str = param("", "output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
 
@@ -100,24 +108,33 @@ class FQLConfig(DataOptions, RunOptions):
 
 # keys that may change between a run and its resumption without changing what is trained so far
 RESUMABLE_KEYS = RunOptions.RUN_KEYS | {"epochs", "online_steps", "eval_freq", "online_eval_freq"}
-RESUMABLE_KEYS |= {"eval_episodes", "out", "source", "compile"}
+RESUMABLE_KEYS |= {"eval_episodes", "eval_flow", "out", "source", "compile"}
 
 
 class FQLAgent(nn.Module):
-    """BC flow + one-step policy + critic ensemble + target critic, and the FQL losses."""
+    """BC flow + one-step policy + critic ensemble + target critic, and the FQL losses.
+
+    What another actor changes (`algos/mfql.py`): `acting_chunk` (the policy the TD target and online
+    acting use), `actor_loss`, `parameter_groups`, `policies` and `eval_heads`; the critic, its TD
+    target and the update are shared.
+    """
 
     def __init__(self, cfg: FQLConfig, flow_spec: dict, flow: nn.Module, device):
         super().__init__()
-        self.cfg, self.flow = cfg, flow
+        self.cfg, self.flow, self.flow_spec = cfg, flow, flow_spec
         h, a = flow_spec["horizon_steps"], flow_spec["act_dim"]
         self.flat_dim, self.gamma_h = h * a, cfg.discount**h
         self.flow_steps = cfg.flow_steps or (10 if flow_spec["kind"] == "reflow" else 1)
-        self.onestep_spec = onestep_spec(flow_spec, cfg.hidden, cfg.activation)
-        self.actor = build_model(self.onestep_spec, device)
+        self.build_actor(device)
         cond_dim = flow_spec["obs_dim"] * flow_spec["cond_steps"]
         self.critic = EnsembleMLP(cond_dim + self.flat_dim, 1, cfg.hidden, cfg.num_critics, cfg.activation)
         self.critic.to(device)
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+
+    def build_actor(self, device) -> None:
+        """FQL's actor: a one-step policy μ(s, z) shaped like the flow's chunks."""
+        self.onestep_spec = onestep_spec(self.flow_spec, self.cfg.hidden, self.cfg.activation)
+        self.actor = build_model(self.onestep_spec, device)
 
     def q_values(self, obs: torch.Tensor, actions: torch.Tensor, params: dict | None = None) -> torch.Tensor:
         """(E, B) Q values of flattened observations and action chunks (optionally with other params)."""
@@ -126,16 +143,18 @@ class FQLAgent(nn.Module):
             return self.critic(x).squeeze(-1)
         return functional_call(self.critic, params, (x,)).squeeze(-1)
 
-    def onestep(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Unclipped one-step chunks (B, h·a) from flattened observations."""
-        if noise is None:
-            noise = torch.randn(obs.shape[0], self.flat_dim, device=obs.device)
-        return self.actor(obs, noise)
+    def noise(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.randn(obs.shape[0], self.flat_dim, device=obs.device)
+
+    def acting_chunk(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Unclipped chunks (B, h·a) of the policy that acts (here the one-step policy), from flattened
+        observations; differentiable."""
+        return self.actor(obs, self.noise(obs) if noise is None else noise)
 
     def critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         obs, next_obs = batch["obs"].flatten(1), batch["next_obs"].flatten(1)
         with torch.no_grad():
-            next_actions = self.onestep(next_obs).clamp(-1, 1)
+            next_actions = self.acting_chunk(next_obs).clamp(-1, 1)
             next_qs = self.target_critic(torch.cat([next_obs, next_actions], dim=-1)).squeeze(-1)
             next_q = next_qs.min(dim=0).values if self.cfg.q_agg == "min" else next_qs.mean(dim=0)
             target = batch["reward"] + self.gamma_h * batch["mask"] * next_q
@@ -144,25 +163,50 @@ class FQLAgent(nn.Module):
         loss = ((q - target).pow(2).mean(dim=0) * weight).sum() / weight.sum().clamp(min=1.0)
         return loss, {"train/critic_loss": loss.detach(), "train/q_mean": q.detach().mean()}
 
-    def actor_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        obs = batch["obs"].flatten(1)
-        bc_flow_loss, flow_info = self.flow.compute_loss(batch["actions"], obs)
-        info = {"train/bc_flow_loss": bc_flow_loss.detach(), "train/flow_mse": flow_info["train/flow_mse"]}
-        if self.cfg.only_optimize_bc_flow:
-            return bc_flow_loss, info
-        noise = torch.randn(obs.shape[0], self.flat_dim, device=obs.device)
-        target = self.flow.sample(obs, self.flow_steps, noise=noise, clip=1.0).reshape(obs.shape[0], -1)
-        actions = self.onestep(obs, noise)
-        distill_loss = (actions - target).pow(2).mean()
+    def bc_flow_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """The flow's own loss on the batch's chunks, padded chunk tails masked (Q-chunking's `valid`)."""
+        loss, flow_info = self.flow.compute_loss(batch["actions"], batch["obs"].flatten(1), batch["valid"])
+        return loss, {"train/bc_flow_loss": loss.detach(), "train/flow_mse": flow_info["train/flow_mse"]}
+
+    @staticmethod
+    def policy_mse(actions: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Detached MSE of the acting policy's clipped chunks to the batch's: how far Q moved it off the
+        data (a training statistic, `train/policy_mse`)."""
+        return (actions.detach().clamp(-1, 1) - batch["actions"].flatten(1)).pow(2).mean()
+
+    def q_loss(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(−λ mean Q(s, clip a) with the critic frozen, the mean Q): λ = sg(1/mean|Q|) under
+        `normalize_q_loss`, else 1."""
         frozen = {name: p.detach() for name, p in self.critic.named_parameters()}
         q = self.q_values(obs, actions.clamp(-1, 1), frozen).mean(dim=0)
-        q_loss = -q.mean()
+        loss = -q.mean()
         if self.cfg.normalize_q_loss:
-            q_loss = q_loss / q.detach().abs().mean().clamp(min=1e-6)
+            loss = loss / q.detach().abs().mean().clamp(min=1e-6)
+        return loss, q.detach().mean()
+
+    def actor_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        obs = batch["obs"].flatten(1)
+        bc_flow_loss, info = self.bc_flow_loss(batch)
+        if self.cfg.only_optimize_bc_flow:
+            return bc_flow_loss, info
+        noise = self.noise(obs)
+        target = self.flow.sample(obs, self.flow_steps, noise=noise, clip=1.0).reshape(obs.shape[0], -1)
+        actions = self.acting_chunk(obs, noise)
+        distill_loss = (actions - target).pow(2).mean()
+        q_loss, q_policy = self.q_loss(obs, actions)
         loss = bc_flow_loss + self.cfg.alpha * distill_loss + q_loss
         info["train/distill_loss"], info["train/q_loss"] = distill_loss.detach(), q_loss.detach()
-        info["train/q_policy"], info["train/actor_loss"] = q.detach().mean(), loss.detach()
+        info["train/q_policy"], info["train/actor_loss"] = q_policy, loss.detach()
+        info["train/policy_mse"] = self.policy_mse(actions, batch)
         return loss, info
+
+    def total_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Critic + actor loss of one update (the flow-only ablation trains neither critic nor actor)."""
+        if self.cfg.only_optimize_bc_flow:
+            return self.actor_loss(batch)
+        critic_loss, info = self.critic_loss(batch)
+        actor_loss, actor_info = self.actor_loss(batch)
+        return critic_loss + actor_loss, {**info, **actor_info}
 
     @torch.no_grad()
     def update_target(self) -> None:
@@ -170,23 +214,40 @@ class FQLAgent(nn.Module):
             list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau
         )
 
+    def parameter_groups(self) -> list[dict]:
+        """Adam's groups: flow, actor and critic, each with its learning rate."""
+        return [
+            {"params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
+            {"params": list(self.actor.parameters()), "lr": self.cfg.lr_actor},
+            {"params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
+        ]
 
-def make_optimizer(agent: FQLAgent, cfg: FQLConfig) -> torch.optim.Optimizer:
-    groups = [
-        {"params": list(agent.flow.parameters()), "lr": cfg.lr_flow},
-        {"params": list(agent.actor.parameters()), "lr": cfg.lr_actor},
-        {"params": list(agent.critic.parameters()), "lr": cfg.lr_critic},
-    ]
-    return torch.optim.Adam(groups, fused=True)  # one kernel for all parameters (CPU and CUDA)
+    def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:
+        """The checkpoint's policies, the acting one first (the eval CSV's `policy` names)."""
+        return {
+            "flow": ChunkPolicy(self.flow_spec, self.flow, normalizer, device),
+            "onestep": ChunkPolicy(self.onestep_spec, self.actor, normalizer, device),
+        }
+
+    def eval_heads(self) -> list[tuple[str, str, int]]:
+        """(metric prefix, policy name, steps) evaluated during training; the acting policy first."""
+        if self.cfg.only_optimize_bc_flow:  # ablation: no one-step policy is trained
+            return [("eval_flow/", "flow", self.flow_steps)]
+        flow = [("eval_flow/", "flow", self.flow_steps)] if self.cfg.eval_flow else []
+        return [("eval/", "onestep", 1), *flow]
+
+
+def make_optimizer(agent: FQLAgent) -> torch.optim.Optimizer:
+    # one fused kernel for all parameters (CPU and CUDA)
+    return torch.optim.Adam(agent.parameter_groups(), fused=True)
 
 
 def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
-    """One FQL update (critic + actor in one step, then the target); returns detached metrics."""
-    critic_loss, info = agent.critic_loss(batch)
-    actor_loss, actor_info = agent.actor_loss(batch)
-    gradient_step(critic_loss + actor_loss, optimizer)
+    """One update (critic + actor in one step, then the target); returns detached metrics."""
+    loss, info = agent.total_loss(batch)
+    gradient_step(loss, optimizer)
     agent.update_target()
-    return {**info, **actor_info}
+    return info
 
 
 def update_step(cfg: FQLConfig, device: torch.device):
@@ -216,37 +277,35 @@ def init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
     return policy.spec, policy.model.train(), policy.normalizer
 
 
-def train(cfg: FQLConfig, progress: bool = True) -> Path:
-    """Train (or resume) FQL offline, then online; returns the path of the final checkpoint."""
+def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: str = "fql") -> Path:
+    """Train (or resume) FQL (or another `agent_class` of the family: `stage` names its runs) offline,
+    then online; returns the path of the final checkpoint."""
     device = setup_runtime(cfg.device, cfg.threads)
     seed_everything(cfg.seed)
     dataset = load_dataset(cfg.dataset, cfg.source, progress=progress)
     obs_dim, act_dim, n_actions = spaces_of(dataset)
     if n_actions:
         raise UserError(
-            f"dataset {cfg.dataset!r} has discrete actions; FQL needs a continuous (Box) action space"
+            f"dataset {cfg.dataset!r} has discrete actions; {stage} needs a continuous (Box) action space"
         )
     task = cfg.resolve_task(dataset)
     flow_spec, flow, normalizer = init_flow(cfg, obs_dim, act_dim, device)
     data, normalizer = load_transitions(
         dataset, cfg.horizon_steps, cfg.cond_steps, device, cfg.discount, normalizer, task, cfg.reward
     )
-    agent = FQLAgent(cfg, flow_spec, flow, device).train()
-    optimizer = make_optimizer(agent, cfg)
+    agent = agent_class(cfg, flow_spec, flow, device).train()
+    optimizer = make_optimizer(agent)
     online = OnlineEpisodes(data)
     run = TrainingRun(
-        "fql",
+        stage,
         cfg,
         cfg.output_dir(flow_spec["kind"]),
         RESUMABLE_KEYS,
         device,
         torch.Generator(device=device).manual_seed(cfg.seed),
         state={"agent": agent, "optimizer": optimizer, "online_episodes": online},
-        policies={
-            "flow": ChunkPolicy(flow_spec, agent.flow, normalizer, device),
-            "onestep": ChunkPolicy(agent.onestep_spec, agent.actor, normalizer, device),
-        },
-        run_name=f"fql-{flow_spec['kind']}-{cfg.dataset}-s{cfg.seed}",
+        policies=agent.policies(normalizer, device),
+        run_name=f"{stage}-{flow_spec['kind']}-{cfg.dataset}-s{cfg.seed}",
         progress=progress,
         step=0,
         epoch=0,
@@ -257,7 +316,7 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
         return run.ckpt_path
     run.start()
     info = dataset_info(dataset, task, cfg.reward)
-    bar = run.bar(cfg.epochs, run.epoch, f"fql {flow_spec['kind']}")
+    bar = run.bar(cfg.epochs, run.epoch, f"{stage} {flow_spec['kind']}")
     updates_per_epoch = max(1, len(data) // cfg.batch_size)
     step = update_step(cfg, device)
     while run.epoch < cfg.epochs:
@@ -270,7 +329,7 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
         log(run, agent, info, mean.pop(), evaluate_now)
         bar.update(1)
     if run.env_steps < cfg.online_steps:
-        online_phase(cfg, agent, optimizer, data, online, run, info, step)
+        online_phase(cfg, agent, optimizer, data, online, run, info, step, stage)
     if not run.ckpt_path.is_file():  # nothing was trained (0 epochs, no online steps): still a valid output
         log(run, agent, info, {}, True)
     run.close()
@@ -278,12 +337,11 @@ def train(cfg: FQLConfig, progress: bool = True) -> Path:
 
 
 def log(run: TrainingRun, agent: FQLAgent, info: dict, metrics: dict, evaluate_now: bool) -> None:
-    """A train.csv row; at evaluation points, with rollouts of the one-step policy (`eval/`) and of the
-    fine-tuned flow (`eval_flow/`), then a checkpoint."""
+    """A train.csv row; at evaluation points, with rollouts of the agent's `eval_heads` (FQL: the
+    one-step policy, `eval/`, and the fine-tuned flow, `eval_flow/`), then a checkpoint."""
     if evaluate_now:
         agent.eval()
-        heads = [("eval/", "onestep", 1), ("eval_flow/", "flow", agent.flow_steps)]
-        for prefix, name, k in heads[agent.cfg.only_optimize_bc_flow :]:  # ablation: no one-step policy
+        for prefix, name, k in agent.eval_heads():
             seed = agent.cfg.seed + EVAL_SEED_OFFSET
             metrics |= eval_summary(run.policies[name], info, k, agent.cfg.eval_episodes, seed, prefix)
         agent.train()
@@ -291,16 +349,26 @@ def log(run: TrainingRun, agent: FQLAgent, info: dict, metrics: dict, evaluate_n
 
 
 def online_phase(
-    cfg, agent, optimizer, data, online: OnlineEpisodes, run: TrainingRun, info: dict, step=update
+    cfg,
+    agent,
+    optimizer,
+    data,
+    online: OnlineEpisodes,
+    run: TrainingRun,
+    info: dict,
+    step=update,
+    stage="fql",
 ) -> None:
-    """The one-step policy (the flow in the flow-only ablation) acts in the env, chunks open-loop; each
-    env step is followed by `updates_per_step` updates; finished episodes join the replay."""
+    """The acting policy (the agent's first eval head: FQL's one-step policy, the flow in the flow-only
+    ablation) acts in the env, chunks open-loop; each env step is followed by `updates_per_step`
+    updates; finished episodes join the replay. Resets are seeded `online_reset_seed(seed, env_steps)`
+    (a resumed run meets the same episodes), a range no evaluation seed reaches."""
     env = make_env(info["env_spec"])
-    name = "flow" if cfg.only_optimize_bc_flow else "onestep"
-    actor, k = run.policies[name], agent.flow_steps if name == "flow" else 1
-    episode = Episode(env.reset(seed=cfg.seed + run.env_steps)[0], cfg.cond_steps)
+    _, name, k = agent.eval_heads()[0]
+    actor = run.policies[name]
+    episode = Episode(env.reset(seed=online_reset_seed(cfg.seed, run.env_steps))[0], cfg.cond_steps)
     chunk, mean = [], MetricMean()
-    bar = run.bar(cfg.online_steps, run.env_steps, "fql online")
+    bar = run.bar(cfg.online_steps, run.env_steps, f"{stage} online")
     while run.env_steps < cfg.online_steps:
         if not chunk:
             chunk = list(actor.act(episode.history()[None], k, run.generator)[0])
@@ -316,7 +384,8 @@ def online_phase(
             run.step += 1
         if terminated or truncated:
             online.add(episode.arrays())
-            episode, chunk = Episode(env.reset(seed=cfg.seed + run.env_steps)[0], cfg.cond_steps), []
+            reset_seed = online_reset_seed(cfg.seed, run.env_steps)
+            episode, chunk = Episode(env.reset(seed=reset_seed)[0], cfg.cond_steps), []
         if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
             log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)
     env.close()

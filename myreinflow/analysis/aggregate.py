@@ -135,11 +135,108 @@ def _score(table, stage, dataset, flow, policy, steps=None, metric="normalized_s
     return rows
 
 
-def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
+# the critic-based methods of the ReFlow-vs-MeanFlow comparison in RL: (stage, flow) → (the policy that
+# acts, its legend name); FQL from the ReFlow is the reference each MeanFlow-based method is measured by
+CRITIC_METHODS = {
+    ("fql", "reflow"): ("onestep", "FQL from ReFlow"),
+    ("fql", "meanflow"): ("onestep", "FQL from MeanFlow"),
+    ("mfql", "meanflow"): ("flow", "MeanFlow-QL"),
+}
+RL_REFERENCE = ("fql", "reflow")
+
+
+def training_speed(train: pd.DataFrame) -> pd.DataFrame:
+    """Updates per second of each training run (stage, dataset, flow, seed): the median over its log
+    rows without an evaluation of Δstep / Δwall_s (the first row, with any compile time, counts as one)."""
+    evals = [c for c in train if c.startswith("eval") and c.split("/")[-1] in ("success", "normalized_score")]
+    keys = ["stage", "dataset", "flow", "seed"]
+    rows = []
+    for group, run in train.sort_values("step").groupby(keys, sort=True):
+        plain = run[evals].isna().all(axis=1) if evals else pd.Series(True, index=run.index)
+        rate = run["step"].diff().fillna(run["step"]) / run["wall_s"].diff().fillna(run["wall_s"])
+        rate = rate[plain & np.isfinite(rate)]
+        rows.append({**dict(zip(keys, group, strict=True)), "updates_per_s": float(rate.median())})
+    return pd.DataFrame(rows, columns=[*keys, "updates_per_s"])
+
+
+def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
+    """ReFlow vs MeanFlow in RL, per dataset with FQL from the ReFlow and a MeanFlow-based method: each
+    MeanFlow method's acting policy (1 step) minus FQL-ReFlow's in the headline metric (holds when its
+    mean reaches FQL-ReFlow's 95 % interval), their updates/s ratio (from the same run's train CSVs) and
+    their acting-latency ratio per chunk."""
+    rows = []
+    speed = training_speed(train) if train is not None and len(train) else None
+    for dataset in sorted(table["dataset"].unique()):
+        metric = headline_metric(table[table["dataset"] == dataset])
+
+        def at_one_step(stage, flow, what=metric, dataset=dataset):
+            hit = _score(table, stage, dataset, flow, CRITIC_METHODS[(stage, flow)][0], 1, what)
+            return hit.iloc[0] if len(hit) else None
+
+        ref = at_one_step(*RL_REFERENCE)
+        if ref is None:
+            continue
+        for method, (_, name) in CRITIC_METHODS.items():
+            ours = at_one_step(*method)
+            if method == RL_REFERENCE or ours is None:
+                continue
+            base = {"dataset": dataset, "stage": method[0]}
+            rows.append(
+                base
+                | {
+                    "metric": metric,
+                    "question": f"{name} minus FQL from ReFlow (acting policies, 1 step)",
+                    "a": _describe(table, ours),
+                    "b": _describe(table, ref),
+                    "difference": float(ours["mean"] - ref["mean"]),
+                    "holds": bool(ours["mean"] >= ref["ci_low"]) if pd.notna(ref["ci_low"]) else None,
+                    "criterion": "a's mean >= b's 95 % CI low",
+                }
+            )
+            if speed is not None:
+                rates = {
+                    m: speed[
+                        (speed["stage"] == m[0]) & (speed["dataset"] == dataset) & (speed["flow"] == m[1])
+                    ]
+                    for m in (method, RL_REFERENCE)
+                }
+                if all(len(r) for r in rates.values()):
+                    a, b = (float(rates[m]["updates_per_s"].mean()) for m in (method, RL_REFERENCE))
+                    rows.append(
+                        base
+                        | {
+                            "metric": "updates_per_s",
+                            "question": f"{name} updates/s divided by FQL from ReFlow's (same run)",
+                            "a": f"{name}: {a:.1f} updates/s",
+                            "b": f"FQL from ReFlow: {b:.1f} updates/s",
+                            "difference": a / b,
+                            "holds": bool(a / b >= 1.5),
+                            "criterion": "ratio >= 1.5",
+                        }
+                    )
+            lat_a, lat_b = at_one_step(*method, "latency_ms"), at_one_step(*RL_REFERENCE, "latency_ms")
+            if lat_a is not None and lat_b is not None:
+                rows.append(
+                    base
+                    | {
+                        "metric": "latency_ms",
+                        "question": f"{name} acting latency per chunk divided by FQL from ReFlow's",
+                        "a": f"{name}: {lat_a['mean']:.3f} ms",
+                        "b": f"FQL from ReFlow: {lat_b['mean']:.3f} ms",
+                        "difference": float(lat_a["mean"] / lat_b["mean"]),
+                        "holds": bool(lat_a["mean"] <= lat_b["mean"]),
+                        "criterion": "ratio <= 1",
+                    }
+                )
+    return rows
+
+
+def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame | None = None) -> pd.DataFrame:
     """The study's questions in numbers, one row each, per dataset:
 
     - MeanFlow at 1 step against ReFlow at its best number of steps (BC and FQL flows);
-    - FQL's policies against the BC flow they started from and against the best BC policy.
+    - FQL's policies against the BC flow they started from and against the best BC policy;
+    - ReFlow vs MeanFlow in RL (`rl_headline`, with `train`: the train summary, for updates/s).
 
     Each dataset's `headline_metric` (normalized score, or success rate on OGBench tasks), with the
     final distance (when the env has it) at the same steps.
@@ -193,6 +290,7 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05) -> pd.DataFrame:
                         "criterion": "difference > 0",
                     }
                 )
+    rows += rl_headline(table, train)
     columns = ["dataset", "stage", "metric", "question", "a", "b", "difference", "holds", "criterion"]
     return pd.DataFrame(rows, columns=columns)
 

@@ -22,13 +22,17 @@ def _concat(args) -> None:
 
 
 def _eval(args) -> None:
+    import pandas as pd
+
     from myreinflow.analysis.aggregate import ci_table, headline, read_csvs
 
+    if args.train and not Path(args.train).is_file():
+        raise UserError(f"input {args.train!r} does not exist")
     evals = read_csvs(args.inputs)
     table = ci_table(evals)
     _write(evals, args.out)
     _write(table, args.table)
-    _write(headline(table), args.headline)
+    _write(headline(table, train=pd.read_csv(args.train) if args.train else None), args.headline)
 
 
 def _train(args) -> None:
@@ -55,9 +59,10 @@ def _figure(args) -> None:
 
     if args.name not in FIGURES:
         raise UserError(f"figure {args.name!r} is not one of {', '.join(FIGURES)}")
-    if not Path(args.input).is_file():
-        raise UserError(f"input {args.input!r} does not exist")
-    FIGURES[args.name](pd.read_csv(args.input), args.out)
+    for path in args.inputs:
+        if not Path(path).is_file():
+            raise UserError(f"input {path!r} does not exist")
+    FIGURES[args.name](*[pd.read_csv(path) for path in args.inputs], args.out)
     print(f"wrote {args.out}")
 
 
@@ -81,6 +86,7 @@ def add_parser(sub) -> None:
     )
     c.add_argument("--table", required=True, help="mean and 95 %% bootstrap CI per group and metric")
     c.add_argument("--headline", required=True, help="the study's comparisons in numbers")
+    c.add_argument("--train", help="train.csv summary (the runs' updates/s for the RL comparison)")
     command("train", "train CSVs → one tidy CSV", _train, "<stage>/<dataset>/<flow>/seed<N>/train.csv files")
     command("toy2d", "2D-study metrics CSVs → one tidy CSV", _concat, "metrics.csv files of mean-flow-2d")
 
@@ -89,9 +95,11 @@ def add_parser(sub) -> None:
     c.add_argument("train", help="train.csv (the update budget of each run)")
     c.add_argument("--out", required=True, help="output CSV")
 
-    c = command("figure", "one figure (PNG) from one summary CSV", _figure)
+    c = command("figure", "one figure (PNG) from summary CSVs", _figure)
     c.add_argument(
-        "name", help="return, fql (from table.csv), latency (eval.csv), curves (train.csv), toy2d (toy2d.csv)"
+        "name",
+        help="return, fql (from table.csv), latency (eval.csv), curves (train.csv), toy2d (toy2d.csv), "
+        "rl (train.csv and table.csv)",
     )
-    c.add_argument("input", help="the summary CSV the figure is drawn from")
+    c.add_argument("inputs", nargs="+", help="the summary CSV(s) the figure is drawn from")
     c.add_argument("--out", required=True, help="output PNG")

@@ -18,14 +18,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from myreinflow.analysis.aggregate import best_steps  # noqa: E402
+from myreinflow.analysis.aggregate import CRITIC_METHODS, best_steps, training_speed  # noqa: E402
 from myreinflow.errors import UserError  # noqa: E402
 from myreinflow.utils import atomic_path  # noqa: E402
 
 _CB = sns.color_palette("colorblind")
 FLOW_COLORS = {"reflow": _CB[0], "meanflow": _CB[1], "rectified": _CB[2], "mlp": _CB[7]}
 FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "2-rectified flow", "mlp": "MLP"}
-STAGE_LABELS = {"bc": "BC", "fql": "FQL"}
+STAGE_LABELS = {"bc": "BC", "fql": "FQL", "mfql": "MeanFlow-QL"}
 METRIC_LABELS = {
     "normalized_score": "normalized score",
     "final_distance": "final object–goal distance (m)\nlower is better",
@@ -324,7 +324,7 @@ def _curves(train: pd.DataFrame) -> pd.DataFrame:
         success = col.replace("normalized_score", "success")
         if col in train or success in train:
             if what == "policy":  # BC: the policy itself; FQL: its one-step policy
-                what = np.where(train["stage"] == "fql", "one-step policy", "BC policy")
+                what = np.where(train["stage"].isin(["fql", "mfql"]), "one-step policy", "BC policy")
             value = train.get(col, pd.Series(np.nan, index=train.index))
             value = value.fillna(train[success]) if success in train else value
             frames.append(train[keys].assign(value=value, quantity=SCORE, policy=what))
@@ -427,7 +427,113 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
     _save(g, out, title)
 
 
+def _rl_curves(train: pd.DataFrame) -> pd.DataFrame:
+    """Evaluations during training of the critic-based methods (CRITIC_METHODS), one row per run and
+    evaluation: `method`, `step`, `seconds` (the run's training time at that step, evaluations left out:
+    step / its updates per second) and `value` (success, or the normalized score where there is none)."""
+    runs = train.merge(training_speed(train), on=["stage", "dataset", "flow", "seed"])
+    frames = []
+    for (stage, flow), (_, name) in CRITIC_METHODS.items():
+        rows = runs[(runs["stage"] == stage) & (runs["flow"] == flow)]
+        success = rows["eval/success"] if "eval/success" in rows else pd.Series(np.nan, index=rows.index)
+        score = rows.get("eval/normalized_score", pd.Series(np.nan, index=rows.index))
+        has_success = success.notna().groupby([rows["dataset"], rows["seed"]]).transform("any")
+        value = success.where(has_success, score)
+        metric = np.where(has_success, "success", "normalized_score")
+        rows = rows.assign(
+            method=name, metric=metric, value=value, seconds=rows["step"] / rows["updates_per_s"]
+        )
+        frames.append(
+            rows.loc[value.notna(), ["dataset", "seed", "method", "metric", "step", "seconds", "value"]]
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
+    """ReFlow vs MeanFlow in RL, per dataset (rows) with two or more critic-based methods: evaluation
+    success during training against gradient updates and against training seconds, and each method's
+    acting latency per chunk (final evaluation, 1 step)."""
+    _check(train, ("stage", "dataset", "flow", "seed", "step", "wall_s"), "train table")
+    _check(table, SUMMARY_COLUMNS, "table")
+    curves = _rl_curves(train)
+    counts = curves.groupby("dataset")["method"].nunique() if len(curves) else pd.Series(dtype=int)
+    datasets = sorted(counts[counts > 1].index)
+    if not datasets:
+        raise UserError("train table has no dataset with two critic-based methods (fql and mfql runs)")
+    _theme()
+    names = [name for _, name in CRITIC_METHODS.values()]
+    palette = dict(zip(names, [color("reflow"), color("meanflow"), _CB[2]], strict=True))
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(13, 3.4 * len(datasets)), squeeze=False)
+    for row, dataset in zip(axes, datasets, strict=True):
+        data = curves[curves["dataset"] == dataset]
+        present = _present(names, data["method"])
+        metric = data["metric"].iloc[0]
+        for ax, x, xlabel in (
+            (row[0], "step", "gradient updates"),
+            (row[1], "seconds", "training time (s, evaluations left out)"),
+        ):
+            sns.lineplot(
+                data=data,
+                x=x,
+                y="value",
+                hue="method",
+                hue_order=present,
+                palette=palette,
+                marker="o",
+                errorbar=("ci", 95),
+                n_boot=1000,
+                seed=0,
+                ax=ax,
+                legend=ax is row[0],
+            )
+            ax.set(
+                xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric), title=f"{dataset} · during training"
+            )
+        latency = []
+        for (stage, flow), (policy, name) in CRITIC_METHODS.items():
+            hit = table[
+                (table["dataset"] == dataset)
+                & (table["stage"] == stage)
+                & (table["flow"] == flow)
+                & (table["policy"] == policy)
+                & (table["inference_steps"] == 1)
+                & (table["metric"] == "latency_ms")
+            ]
+            if len(hit):
+                latency.append(hit.iloc[0].to_dict() | {"method": name})
+        ax = row[2]
+        if latency:
+            lat = pd.DataFrame(latency)
+            ax.bar(lat["method"], lat["mean"], color=[palette[m] for m in lat["method"]])
+            ax.errorbar(
+                lat["method"],
+                lat["mean"],
+                yerr=[lat["mean"] - lat["ci_low"], lat["ci_high"] - lat["mean"]],
+                fmt="none",
+                color="black",
+                capsize=3,
+            )
+            ax.tick_params(axis="x", labelrotation=15)
+            ax.set(ylabel=METRIC_LABELS["latency_ms"], title=f"{dataset} · acting (final evaluation)")
+        else:
+            ax.set_axis_off()
+        if row[0].get_legend() is not None:
+            row[0].get_legend().set_title("method (acting policy: one step)")
+    fig.tight_layout()
+    fig.suptitle(
+        "ReFlow vs MeanFlow in RL: FQL from each BC flow, and MeanFlow-QL "
+        "(the MeanFlow's one step is the actor)\n"
+        "evaluation rollouts during training; bands: 95 % CI over seeds",
+        y=1.0,
+        va="bottom",
+    )
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
 FIGURES = {
+    "rl": plot_rl,
     "return": plot_return,
     "latency": plot_latency,
     "fql": plot_fql,

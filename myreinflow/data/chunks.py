@@ -1,7 +1,8 @@
 """Chunked transitions for training: stacked observations and action chunks, sampled on the device.
 
 For a step i of an episode the sample holds `cond_steps` observations ending at i (the episode's first
-observation repeats before its start) and the `horizon_steps` actions starting at i. A chunk never crosses
+observation repeats before its start) and the `horizon_steps` actions starting at i (scaled to the
+action box and clipped to ±(1 − 1e−5), as the FQL reference's loader does). A chunk never crosses
 into the next episode: past the episode's last action the last action repeats and `valid` is False.
 Sampling is pure tensor indexing.
 
@@ -27,6 +28,10 @@ import torch
 
 from myreinflow.data.normalize import Normalizer
 from myreinflow.data.tasks import STATE_KEYS
+
+# scaled dataset actions are clipped to ±ACTION_CLIP, as FQL's loader does (`action_clip_eps` 1e-5):
+# actions exactly at the bounds are targets a flow or one-step policy reaches only with clipping
+ACTION_CLIP = 1.0 - 1e-5
 
 
 class ChunkedTransitions:
@@ -97,7 +102,8 @@ class ChunkedTransitions:
         if self.normalizer.discrete:
             tables["actions"] = torch.as_tensor(actions.astype(np.int64))
         else:
-            tables["actions"] = self.normalizer.scale_action(torch.as_tensor(actions, dtype=torch.float32))
+            scaled = self.normalizer.scale_action(torch.as_tensor(actions, dtype=torch.float32))
+            tables["actions"] = scaled.clamp(-ACTION_CLIP, ACTION_CLIP)
 
         if self.discount is not None:
             rewards = np.concatenate([ep["rewards"] for ep in episodes]).astype(np.float64)

@@ -84,6 +84,22 @@ class FlowModel(nn.Module):
     def interpolate(self, x: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (1 - t)[:, None] * x + t[:, None] * noise
 
+    def integrate(self, obs: torch.Tensor, noise: torch.Tensor, inference_steps: int, return_path=False):
+        """Euler/average-velocity steps from t = 1 (noise, (B, H·A)) to t = 0 on a uniform grid of
+        `inference_steps` steps (NFE); differentiable (`sample` is the no-grad, clipped version).
+        Returns the unclipped (B, H·A) chunks, and with `return_path` the (K + 1, B, H·A) trajectory."""
+        if inference_steps < 1:
+            raise ValueError(f"inference_steps must be >= 1, got {inference_steps}")
+        n = obs.shape[0]
+        z = noise.reshape(n, self.flat_dim)
+        grid = torch.linspace(1.0, 0.0, inference_steps + 1, device=obs.device)
+        path = [z]
+        for k in range(inference_steps):
+            t, r = grid[k].expand(n), grid[k + 1].expand(n)
+            z = z - (grid[k] - grid[k + 1]) * self.average_velocity(z, r, t, obs)
+            path.append(z)
+        return (z, torch.stack(path)) if return_path else z
+
     @torch.no_grad()
     def sample(
         self,
@@ -94,29 +110,26 @@ class FlowModel(nn.Module):
         clip: float | None = 1.0,
         return_path: bool = False,
     ):
-        """Integrate from t = 1 (noise) to t = 0 on a uniform grid of `inference_steps` steps (NFE).
-
-        Returns action chunks (B, horizon_steps, action_dim), clipped to ±clip (None: no clipping), and
-        with `return_path` also the (K + 1, B, horizon·act) trajectory of the unclipped states.
-        """
-        if inference_steps < 1:
-            raise ValueError(f"inference_steps must be >= 1, got {inference_steps}")
+        """`integrate` without gradients from noise (drawn unless given): action chunks (B, horizon_steps,
+        action_dim), clipped to ±clip (None: no clipping), and with `return_path` also the trajectory
+        of the unclipped states."""
         obs = as_condition(cond)
-        n = obs.shape[0]
         if noise is None:
-            noise = torch.randn(n, self.flat_dim, device=obs.device, generator=generator)
-        z = noise.reshape(n, self.flat_dim)
-        grid = torch.linspace(1.0, 0.0, inference_steps + 1, device=obs.device)
-        path = [z]
-        for k in range(inference_steps):
-            t, r = grid[k].expand(n), grid[k + 1].expand(n)
-            z = z - (grid[k] - grid[k + 1]) * self.average_velocity(z, r, t, obs)
-            path.append(z)
-        x = z.reshape(n, self.horizon_steps, self.action_dim)
+            noise = torch.randn(obs.shape[0], self.flat_dim, device=obs.device, generator=generator)
+        z, path = self.integrate(obs, noise, inference_steps, return_path=True)
+        x = z.reshape(obs.shape[0], self.horizon_steps, self.action_dim)
         if clip is not None:
             x = x.clamp(-clip, clip)
-        return (x, torch.stack(path)) if return_path else x
+        return (x, path) if return_path else x
 
-    def compute_loss(self, x: torch.Tensor, obs: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Training loss on a batch of data chunks x (B, H, A) and observations; returns (loss, info)."""
+    def compute_loss(self, x: torch.Tensor, obs: torch.Tensor, valid=None) -> tuple[torch.Tensor, dict]:
+        """Training loss on a batch of data chunks x (B, H, A) and observations; returns (loss, info).
+        `valid` (B, H), optional: the chunk steps that count (padded tails past an episode's end do not;
+        Q-chunking's masked BC flow loss)."""
         raise NotImplementedError
+
+    def step_weights(self, valid: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | float:
+        """Per-element weights (B, H·A) of a flattened chunk from a (B, H) `valid` mask (1.0 if None)."""
+        if valid is None:
+            return 1.0
+        return valid.to(like.dtype).repeat_interleave(self.action_dim, dim=1)

@@ -94,20 +94,21 @@ class MeanFlow(FlowModel):
         out, d_out = jvp(lambda z, r_, t_: self.network(z, r_, t_, obs), (zt, r, t), tangents)
         return out, d_out.detach()
 
-    def loss_mean(self, zt, t, r, obs, v) -> tuple[torch.Tensor, torch.Tensor]:
-        """Adaptive-weighted MeanFlow loss; returns (weighted loss, unweighted per-dimension MSE)."""
+    def loss_mean(self, zt, t, r, obs, v, weight=1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Adaptive-weighted MeanFlow loss; returns (weighted loss, unweighted per-dimension MSE).
+        `weight` (per element) zeroes masked chunk steps before the per-sample sum."""
         obs = as_condition(obs)
         out, d_out = self.network_and_jvp(zt, r, t, obs, v)
         _, dudt = self.total_derivative(out.detach(), d_out, zt, t, v)
         u_tgt = v - (t - r)[:, None] * dudt
         # the error is measured on what the network outputs: u, or the clean chunk g = z − t·u
-        err = (out - self.output_for(u_tgt, zt, t).detach()).pow(2).sum(dim=-1)
+        err = ((out - self.output_for(u_tgt, zt, t).detach()).pow(2) * weight).sum(dim=-1)
         weight = (err.detach() + self.adaptive_c).pow(-self.adaptive_p)
         return (weight * err).mean(), err.detach().mean() / zt.shape[-1]
 
-    def compute_loss(self, x, obs):
+    def compute_loss(self, x, obs, valid=None):
         (zt, t, r), v = self.generate_target_mean(x)
-        loss, mse = self.loss_mean(zt, t, r, obs, v)
+        loss, mse = self.loss_mean(zt, t, r, obs, v, self.step_weights(valid, zt))
         return loss, {"train/loss": loss.detach(), "train/flow_mse": mse}
 
     def sample_one_step(self, cond, **kwargs):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from myreinflow.flows.base import FlowModel, as_condition, logit_normal
 
@@ -57,12 +56,13 @@ class ReFlow(FlowModel):
         t = self.sample_time(x.shape[0], x.device)
         return (self.interpolate(x, noise, t), t), noise - x
 
-    def loss(self, xt: torch.Tensor, t: torch.Tensor, obs, v: torch.Tensor) -> torch.Tensor:
-        """Flow-matching MSE on the network's output: v, or the clean chunk x = z_t − t·v."""
+    def loss(self, xt: torch.Tensor, t: torch.Tensor, obs, v: torch.Tensor, weight=1.0) -> torch.Tensor:
+        """Flow-matching MSE on the network's output: v, or the clean chunk x = z_t − t·v; `weight`
+        (per element) zeroes masked chunk steps, which still count in the mean (Q-chunking's choice)."""
         out = self.network(xt, t, t, as_condition(obs))
-        return F.mse_loss(out, self.output_for(v, xt, t))
+        return ((out - self.output_for(v, xt, t)).pow(2) * weight).mean()
 
-    def compute_loss(self, x, obs):
+    def compute_loss(self, x, obs, valid=None):
         (xt, t), v = self.generate_target(x)
-        loss = self.loss(xt, t, obs, v)
+        loss = self.loss(xt, t, obs, v, self.step_weights(valid, xt))
         return loss, {"train/loss": loss.detach(), "train/flow_mse": loss.detach()}

@@ -10,13 +10,17 @@ from torch import nn
 
 from myreinflow.nets.mlp import ACTIVATIONS
 
+LN_EPS = 1e-6  # flax.linen.LayerNorm's default
+
 
 class EnsembleMLP(nn.Module):
-    """`ensemble` independent MLPs, Linear → [LayerNorm] → activation per hidden layer, linear output.
+    """`ensemble` independent MLPs, Linear → activation → [LayerNorm] per hidden layer, linear output.
 
-    Weights of layer l are one (E, in, out) tensor, so the E members run as one `baddbmm` instead of E
-    small matmuls. Each member is initialised like `nn.Linear` (and `nn.LayerNorm`). Input (B, in) is
-    shared by all members, or (E, B, in) gives each its own; output is (E, B, out).
+    The layout of the FQL and Q-chunking references' critic (`utils/networks.py`: Dense → GELU →
+    LayerNorm; flax defaults): weights variance-scaling fan-avg uniform (Glorot), biases zero, LayerNorm
+    ε = 1e-6, and `gelu` is the tanh approximation (`jax.nn.gelu`'s default). Weights of layer l are one
+    (E, in, out) tensor, so the E members run as one `baddbmm` instead of E small matmuls. Input (B, in)
+    is shared by all members, or (E, B, in) gives each its own; output is (E, B, out).
     """
 
     def __init__(
@@ -32,14 +36,14 @@ class EnsembleMLP(nn.Module):
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
         self.ensemble, self.layer_norm = ensemble, layer_norm
-        self.act = ACTIVATIONS[activation]()
+        self.act = nn.GELU(approximate="tanh") if activation == "gelu" else ACTIVATIONS[activation]()
         dims = [in_dim, *hidden, out_dim]
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         for d_in, d_out in zip(dims[:-1], dims[1:], strict=True):
-            bound = 1.0 / math.sqrt(d_in)  # nn.Linear's default init (kaiming_uniform a=√5 ⇒ this bound)
+            bound = math.sqrt(6.0 / (d_in + d_out))  # variance_scaling(1, fan_avg, uniform)
             self.weights.append(nn.Parameter(torch.empty(ensemble, d_in, d_out).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(ensemble, 1, d_out).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.zeros(ensemble, 1, d_out)))
         n_norm = len(hidden) if layer_norm else 0
         self.norm_scales = nn.ParameterList(nn.Parameter(torch.ones(ensemble, 1, w)) for w in hidden[:n_norm])
         self.norm_shifts = nn.ParameterList(
@@ -55,7 +59,11 @@ class EnsembleMLP(nn.Module):
         else:
             h = torch.baddbmm(self.biases[0], x, self.weights[0])
         for i in range(1, len(self.weights)):
+            h = self.act(h)
             if self.layer_norm:
-                h = F.layer_norm(h, h.shape[-1:]) * self.norm_scales[i - 1] + self.norm_shifts[i - 1]
-            h = torch.baddbmm(self.biases[i], self.act(h), self.weights[i])
+                h = (
+                    F.layer_norm(h, h.shape[-1:], eps=LN_EPS) * self.norm_scales[i - 1]
+                    + self.norm_shifts[i - 1]
+                )
+            h = torch.baddbmm(self.biases[i], h, self.weights[i])
         return h

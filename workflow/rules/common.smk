@@ -91,7 +91,7 @@ def run_settings(wandb=True):
 
 def options(stage, dataset, flow):
     """Hyperparameters of one training job: `<stage>.common` < `<stage>.<flow>` < the dataset entry's
-    `horizon_steps` (BC and FQL of an entry share their chunk length) < the entry's `<stage>`.
+    `horizon_steps` (BC, FQL and MFQL of an entry share their chunk length) < the entry's `<stage>`.
     """
     d = DATASETS[dataset]
     chunk = {"horizon_steps": d["horizon_steps"]} if "horizon_steps" in d else {}
@@ -103,9 +103,12 @@ def options(stage, dataset, flow):
     }
 
 
-def options_json(stage):
-    """Params function: the job's hyperparameters as JSON (a YAML file for `--config`)."""
-    return lambda w: json.dumps(options(stage, w.dataset, w.flow), sort_keys=True)
+def options_json(stage=None):
+    """Params function: the job's hyperparameters as JSON (a YAML file for `--config`); the stage is
+    `stage`, else the job's {algo} wildcard."""
+    return lambda w: json.dumps(
+        options(stage or w.algo, w.dataset, w.flow), sort_keys=True
+    )
 
 
 def run_dir(output):
@@ -115,9 +118,24 @@ def run_dir(output):
 
 def flows(stage, dataset):
     """What a stage trains on the config entry named `dataset`: its flows (the entry's `flows`, else the
-    top-level ones), and at the bc stage the baselines too."""
+    top-level ones), and at the bc stage the baselines too; mfql fine-tunes the MeanFlow only, so bc
+    trains a MeanFlow wherever mfql runs."""
     chosen = DATASETS[dataset].get("flows", config["flows"])
+    if stage == "mfql":
+        return ["meanflow"]
+    if stage == "bc" and "mfql" in STAGES[dataset] and "meanflow" not in chosen:
+        chosen = chosen + ["meanflow"]
     return chosen + config["baselines"] if stage == "bc" else chosen
+
+
+def critic_methods(dataset):
+    """(stage, flow) of every critic-based run (FQL from each flow, MFQL) on the entry `dataset`."""
+    return [
+        (stage, flow)
+        for stage in STAGES[dataset]
+        if stage != "bc"
+        for flow in flows(stage, dataset)
+    ]
 
 
 def runs():
@@ -163,6 +181,8 @@ def figures():
     names = ["return_vs_steps", "latency_vs_steps", "learning_curves"]
     if any("fql" in stages for stages in STAGES.values()):
         names.append("bc_to_fql")
+    if any(len(critic_methods(d)) > 1 for d in DATASETS):
+        names.append("reflow_vs_meanflow_rl")
     if DISTRIBUTIONS:
         names.append("toy2d_metrics")
     return [f"results/figures/{name}.png" for name in names]

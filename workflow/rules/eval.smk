@@ -1,5 +1,5 @@
 rule eval:
-    """Rollouts of every policy of one BC or FQL checkpoint over the sweep of inference steps, one row per
+    """Rollouts of every policy of one BC, FQL or MFQL checkpoint over the sweep of inference steps, one row per
     policy, steps and episode (`policy`: the flow, mlp, or FQL's one-step policy)."""
     input:
         model="results/{stage}/{dataset}/{flow}/seed{seed}/model.pt",
@@ -10,7 +10,7 @@ rule eval:
     benchmark:
         "logs/benchmarks/eval/{stage}/{dataset}/{flow}/seed{seed}.tsv"
     wildcard_constraints:
-        stage="bc|fql",
+        stage="bc|fql|mfql",
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["eval"]

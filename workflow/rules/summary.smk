@@ -25,6 +25,12 @@ FIGURES = {
         category="Training",
         labels={"figure": "learning curves"},
     ),
+    "reflow_vs_meanflow_rl": dict(
+        input=["results/summary/train.csv", "results/summary/table.csv"],
+        name="rl",
+        category="Results",
+        labels={"figure": "ReFlow vs MeanFlow in RL"},
+    ),
     "toy2d_metrics": dict(
         input="results/summary/toy2d.csv",
         name="toy2d",
@@ -37,7 +43,8 @@ FIGURES = {
 rule summary_eval:
     """Every evaluation CSV in one tidy table, means with 95 % CIs, and the headline comparisons."""
     input:
-        eval_csvs(),
+        evals=eval_csvs(),
+        train="results/summary/train.csv",
     output:
         eval=report(
             "results/summary/eval.csv",
@@ -64,12 +71,12 @@ rule summary_eval:
     conda:
         "../envs/myreinflow.yaml"
     shell:
-        "python -m myreinflow.analysis eval {input} --out {output.eval}"
+        "python -m myreinflow.analysis eval {input.evals} --out {output.eval} --train {input.train}"
         " --table {output.table} --headline {output.headline} > {log} 2>&1"
 
 
 rule summary_train:
-    """Every training CSV (BC and FQL) in one tidy table."""
+    """Every training CSV (BC, FQL and MFQL) in one tidy table."""
     input:
         run_files("train.csv"),
     output:
