@@ -56,6 +56,8 @@ def _eval(args) -> None:
         raise UserError(f"--act_steps {args.act_steps} must be >= 0 (0 = the whole chunk)")
     if args.episodes < 1:
         raise UserError(f"--episodes {args.episodes} must be >= 1")
+    if args.candidates < 1:
+        raise UserError(f"--candidates {args.candidates} must be >= 1 (1 = no selection)")
     device = setup_runtime(args.device, args.threads)
     frame = evaluate_checkpoint(
         args.checkpoint,
@@ -69,6 +71,7 @@ def _eval(args) -> None:
         device,
         progress=not args.quiet,
         vectorization_mode=args.vectorization,
+        candidates=args.candidates,
     )
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
@@ -161,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         choices=("auto", "all", "flow", "onestep", "mlp", "categorical"),
         help="which policy of the checkpoint: its main one (auto), every one (all) or one by name",
+    )
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="act with the best of N sampled chunks by the run's critic (FQL-family checkpoints; "
+        "default: 1, no selection)",
     )
     p.add_argument("--dataset_name", default=None, help="value of the CSV's dataset column (default: the id)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")

@@ -148,10 +148,12 @@ def evaluate_checkpoint(
     device="cpu",
     progress: bool = False,
     vectorization_mode: str = "sync",
+    candidates: int = 1,
 ):
     """Rows (a DataFrame) of every evaluated policy of a checkpoint: `which` is a policy name (flow,
     onestep, mlp, categorical), `auto` (the checkpoint's main policy) or `all`. Flows sweep
-    `inference_steps`; a policy without steps is evaluated once (inference_steps 1)."""
+    `inference_steps`; a policy without steps is evaluated once (inference_steps 1). With `candidates`
+    N > 1 (FQL-family checkpoints), each policy acts with the best of N samples by the run's critic."""
     import pandas as pd
 
     ckpt = load_checkpoint(path, map_location=device)
@@ -161,9 +163,16 @@ def evaluate_checkpoint(
         raise UserError(f"--policy {which!r} is not in {path}; it has: {', '.join(policies) or 'none'}")
     info, config = ckpt["dataset"], ckpt.get("config", {})
     main_kind = next(iter(policies.values()))["spec"]["kind"]  # the flow (or baseline) of the run
+    critic = None
+    if candidates > 1:
+        from myreinflow.algos.fql import load_critic
+
+        critic = load_critic(ckpt, device)
     frames = []
     for name in names:
         policy = ChunkPolicy.from_state(policies[name], device)
+        if critic is not None:
+            policy = policy.best_of(critic, candidates)
         steps = list(inference_steps) if policy.is_flow else [1]
         rows = evaluate(
             policy, info, steps, episodes, seed, num_envs, vectorization_mode, progress, act_steps
@@ -177,6 +186,7 @@ def evaluate_checkpoint(
             "seed": config.get("seed"),
             "eval_seed": seed,
             "horizon_steps": policy.horizon_steps,
+            "candidates": candidates,
             # OGBench: which task and reward variant the policy was trained for (published numbers differ)
             **{k: info[k] for k in ("task", "reward") if k in info},
         }

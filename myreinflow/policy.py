@@ -164,13 +164,30 @@ def build_model(spec: dict, device) -> nn.Module:
 
 
 class ChunkPolicy:
-    """Maps a batch of stacked raw observations (n, cond_steps, obs_dim) to raw action chunks."""
+    """Maps a batch of stacked raw observations (n, cond_steps, obs_dim) to raw action chunks.
 
-    def __init__(self, spec: dict, model: nn.Module, normalizer: Normalizer, device):
+    With a `critic` (an ensemble Q(s, a_{0:h}) on normalised observations and scaled chunks) and
+    `candidates` N > 1 it selects, as Q-chunking's best-of-N: N chunks are sampled per observation and
+    the one with the highest ensemble-mean Q acts. It costs N times the policy's network evaluations
+    (N·K for a flow with K steps) and N critic evaluations per chunk.
+    """
+
+    def __init__(
+        self, spec: dict, model: nn.Module, normalizer: Normalizer, device, critic=None, candidates=1
+    ):
         self.spec, self.model, self.device = spec, model, torch.device(device)
         self.kind = spec["kind"]
         self.horizon_steps, self.cond_steps = spec["horizon_steps"], spec["cond_steps"]
         self.normalizer = normalizer.to(self.device)
+        if candidates > 1 and (critic is None or not (self.is_flow or self.kind == "onestep")):
+            raise UserError(
+                f"--candidates {candidates} needs a critic and a sampling policy (a flow or onestep)"
+            )
+        self.critic, self.candidates = critic, candidates
+
+    def best_of(self, critic, candidates: int) -> ChunkPolicy:
+        """This policy, acting with the best of `candidates` samples ranked by `critic`."""
+        return ChunkPolicy(self.spec, self.model, self.normalizer, self.device, critic, candidates)
 
     @property
     def is_flow(self) -> bool:
@@ -195,10 +212,21 @@ class ChunkPolicy:
         """Raw action chunks (n, H, act_dim) float32, or (n, H) int64 for discrete actions."""
         o = self.normalizer.normalize_obs(torch.as_tensor(obs, dtype=torch.float32, device=self.device))
         o = o.reshape(o.shape[0], -1)
-        if self.is_flow or self.kind == "onestep":
+        if self.candidates > 1:
+            chunk = self._best_of_candidates(o, inference_steps, generator)
+        elif self.is_flow or self.kind == "onestep":
             chunk = self.model.sample(o, inference_steps, generator=generator)
         elif self.kind == "categorical":
             return self.model(o).argmax(dim=-1).cpu().numpy()
         else:
             chunk = self.model(o).reshape(-1, self.horizon_steps, self.spec["act_dim"]).clamp(-1, 1)
         return self.normalizer.unscale_action(chunk).cpu().numpy().astype(np.float32)
+
+    def _best_of_candidates(self, o: torch.Tensor, inference_steps: int, generator) -> torch.Tensor:
+        """(n, H, A) scaled chunks: per observation the best of `candidates` samples by mean Q."""
+        n, m = o.shape[0], self.candidates
+        repeated = o.repeat_interleave(m, dim=0)
+        chunks = self.model.sample(repeated, inference_steps, generator=generator)  # clipped, (n·m, H, A)
+        q = self.critic(torch.cat([repeated, chunks.reshape(n * m, -1)], dim=-1)).squeeze(-1).mean(dim=0)
+        best = q.reshape(n, m).argmax(dim=1)
+        return chunks.reshape(n, m, *chunks.shape[1:])[torch.arange(n, device=o.device), best]

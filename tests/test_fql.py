@@ -14,7 +14,7 @@ from myreinflow.data.chunks import ACTION_CLIP, ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.nets import EnsembleMLP
-from myreinflow.policy import FlowOptions, build_model, policy_spec
+from myreinflow.policy import ChunkPolicy, FlowOptions, build_model, policy_spec
 
 
 def _normalizer(obs_dim: int, act_dim: int) -> Normalizer:
@@ -476,3 +476,58 @@ def test_mfql_on_pusher_with_resume_and_eval(minari_root, tmp_path):
     )
     frame = pd.read_csv(csv)
     assert set(frame["stage"]) == {"mfql"} and set(frame["policy"]) == {"flow"}
+
+
+def test_best_of_n_acts_with_the_chunk_the_critic_ranks_highest():
+    """Q-chunking's best-of-N: of N sampled chunks per observation, the one with the highest mean Q."""
+
+    class SumCritic(torch.nn.Module):  # two members: Q = ± the sum of the chunk's actions, mean = sum / …
+        def forward(self, x):
+            total = x[:, -4:].sum(dim=-1, keepdim=True)
+            return torch.stack([3 * total, -total])
+
+    spec = policy_spec("reflow", 3, 2, 2, 1, FlowOptions(hidden=(16,)))
+    policy = ChunkPolicy(spec, build_model(spec, "cpu").eval(), _normalizer(3, 2), "cpu")
+    best = policy.best_of(SumCritic(), 8)
+    obs = np.random.default_rng(0).normal(size=(50, 1, 3)).astype(np.float32)
+    chosen = best.act(obs, 2, torch.Generator().manual_seed(1))
+    # the same 8 candidates per observation, drawn again from the same generator state
+    repeated = torch.as_tensor(obs).reshape(50, 3).repeat_interleave(8, dim=0)
+    candidates = policy.model.sample(repeated, 2, generator=torch.Generator().manual_seed(1)).reshape(
+        50, 8, 4
+    )
+    expected = candidates[torch.arange(50), candidates.sum(dim=-1).argmax(dim=1)]
+    np.testing.assert_allclose(chosen.reshape(50, 4), expected.numpy(), atol=1e-6)
+    assert (candidates.sum(dim=-1).argmax(dim=1) != 0).any()  # not merely the first candidate
+    with pytest.raises(UserError, match="needs a critic"):
+        ChunkPolicy(spec, policy.model, _normalizer(3, 2), "cpu", None, 4)
+
+
+def test_eval_with_candidates_uses_the_runs_critic(minari_root, tmp_path, capsys):
+    out = tmp_path / "fql"
+    assert main(_fql_args(out, "--eval_freq", "0", "--no-eval_flow")) == 0
+    train = pd.read_csv(out / "train.csv")
+    assert "eval/normalized_score" in train and "eval_flow/normalized_score" not in train
+    csv = tmp_path / "best.csv"
+    args = ["eval", "--checkpoint", str(out / "model.pt"), "--policy", "all", "--episodes", "2", "--quiet"]
+    assert main([*args, "--inference_steps", "2", "--candidates", "4", "--out", str(csv)]) == 0
+    frame = pd.read_csv(csv)
+    assert set(frame["candidates"]) == {4} and set(frame["policy"]) == {"flow", "onestep"}
+    # a BC checkpoint has no critic: one line, exit 2
+    bc = tmp_path / "bc"
+    bc_args = ["bc", "--dataset", "myreinflow/pusher/tiny-v0", "--epochs", "1", "--hidden", "16"]
+    assert main([*bc_args, "--eval_freq", "0", "--no_wandb", "--quiet", "--out", str(bc)]) == 0
+    capsys.readouterr()
+    bad = [
+        "eval",
+        "--checkpoint",
+        str(bc / "model.pt"),
+        "--candidates",
+        "4",
+        "--out",
+        str(tmp_path / "x.csv"),
+    ]
+    assert main([*bad, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a checkpoint with a critic" in err[0]
+    assert not (tmp_path / "x.csv").exists()

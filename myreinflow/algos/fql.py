@@ -237,6 +237,22 @@ class FQLAgent(nn.Module):
         return [("eval/", "onestep", 1), *flow]
 
 
+def load_critic(ckpt: dict, device) -> EnsembleMLP:
+    """The critic ensemble of an FQL-family checkpoint (stage fql or mfql), in eval mode, for acting with
+    the best of N candidates (`myreinflow eval --candidates N`)."""
+    if ckpt.get("stage") not in ("fql", "mfql") or "agent" not in ckpt:
+        raise UserError(
+            f"--candidates needs a checkpoint with a critic (fql, mfql); this one is {ckpt.get('stage')!r}"
+        )
+    cfg, spec = ckpt["config"], next(iter(ckpt["policies"].values()))["spec"]
+    in_dim = spec["obs_dim"] * spec["cond_steps"] + spec["horizon_steps"] * spec["act_dim"]
+    critic = EnsembleMLP(in_dim, 1, tuple(cfg["hidden"]), cfg["num_critics"], cfg["activation"]).to(device)
+    critic.load_state_dict(
+        {k.removeprefix("critic."): v for k, v in ckpt["agent"].items() if k.startswith("critic.")}
+    )
+    return critic.eval().requires_grad_(False)
+
+
 def make_optimizer(agent: FQLAgent) -> torch.optim.Optimizer:
     # one fused kernel for all parameters (CPU and CUDA)
     return torch.optim.Adam(agent.parameter_groups(), fused=True)

@@ -21,7 +21,7 @@ from myreinflow.errors import UserError
 EVAL_METRICS = ("normalized_score", "return", "final_distance", "success", "length", "latency_ms")
 # task, reward (OGBench) and horizon_steps describe a dataset entry's runs; older eval CSVs lack them
 GROUP_KEYS = (
-    *("stage", "dataset", "env_id", "task", "reward", "horizon_steps"),
+    *("stage", "dataset", "env_id", "task", "reward", "horizon_steps", "candidates"),
     *("flow", "policy", "inference_steps"),
 )
 CI_LEVEL = 0.95
@@ -241,6 +241,8 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
     Each dataset's `headline_metric` (normalized score, or success rate on OGBench tasks), with the
     final distance (when the env has it) at the same steps.
     """
+    if "candidates" in table:  # best-of-N evaluations (`eval --candidates`) answer other questions
+        table = table[table["candidates"].fillna(1) == 1]
     best = best_steps(table)
     rows = []
 
