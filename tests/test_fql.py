@@ -503,9 +503,24 @@ def test_best_of_n_acts_with_the_chunk_the_critic_ranks_highest():
         ChunkPolicy(spec, policy.model, _normalizer(3, 2), "cpu", None, 4)
 
 
+def test_best_of_candidates_in_the_td_target_takes_the_critics_favourite():
+    agent, _ = _agent("reflow", 2, 3, 2, candidates=16, candidates_in_target=True)
+    obs = torch.randn(10, 3)
+    torch.manual_seed(0)
+    chosen = agent.best_of_candidates(obs)
+    torch.manual_seed(0)  # the same 16 samples per observation
+    chunks = agent.acting_chunk(obs.repeat_interleave(16, dim=0)).clamp(-1, 1).detach()
+    q = agent.q_values(obs.repeat_interleave(16, dim=0), chunks).mean(dim=0).reshape(10, 16)
+    torch.testing.assert_close(chosen, chunks.reshape(10, 16, 4)[torch.arange(10), q.argmax(dim=1)])
+    with pytest.raises(UserError, match="candidates_in_target = True is not allowed"):
+        FQLConfig(candidates_in_target=True)
+
+
 def test_eval_with_candidates_uses_the_runs_critic(minari_root, tmp_path, capsys):
     out = tmp_path / "fql"
-    assert main(_fql_args(out, "--eval_freq", "0", "--no-eval_flow")) == 0
+    # trained with best-of-3 acting and TD targets, evaluated only with its acting policy
+    extra = ("--eval_freq", "0", "--no-eval_flow", "--candidates", "3", "--candidates_in_target")
+    assert main(_fql_args(out, *extra)) == 0
     train = pd.read_csv(out / "train.csv")
     assert "eval/normalized_score" in train and "eval_flow/normalized_score" not in train
     csv = tmp_path / "best.csv"

@@ -96,11 +96,24 @@ class FQLConfig(DataOptions, RunOptions):
     online_eval_freq: int = param(10_000, "online: evaluate and checkpoint every N env steps", minimum=1)
     eval_episodes: int = param(10, "episodes per evaluation during training", minimum=1)
     eval_flow: bool = param(True, "evaluations during training also roll out the fine-tuned flow")
+    candidates: int = param(
+        1, "act (evaluations, online) with the best of N chunks of the acting policy by the critic", minimum=1
+    )
+    candidates_in_target: bool = param(False, "the TD target's next chunk too is the best of `candidates`")
     seed: int = param(42, "random seed", minimum=0)
     out: str = param("", "output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
 
     def __post_init__(self):
-        check_config(self)
+        check_config(self, self.rules())
+
+    def rules(self) -> dict[str, tuple[bool, str]]:
+        """Cross-field rules for `check_config` ({key: (ok, what is allowed)})."""
+        return {
+            "candidates_in_target": (
+                not self.candidates_in_target or self.candidates > 1,
+                "false unless candidates > 1",
+            )
+        }
 
     def output_dir(self, flow: str) -> Path:
         return Path(self.out or f"results/fql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
@@ -151,10 +164,25 @@ class FQLAgent(nn.Module):
         observations; differentiable."""
         return self.actor(obs, self.noise(obs) if noise is None else noise)
 
+    @torch.no_grad()
+    def best_of_candidates(self, obs: torch.Tensor) -> torch.Tensor:
+        """Clipped chunks (B, h·a): per observation the best of `candidates` acting chunks by the critic
+        (ensemble aggregated by `q_agg`), as Q-chunking's best-of-N ranks its samples."""
+        n, m = obs.shape[0], self.cfg.candidates
+        repeated = obs.repeat_interleave(m, dim=0)
+        chunks = self.acting_chunk(repeated).clamp(-1, 1)
+        qs = self.q_values(repeated, chunks)
+        q = qs.min(dim=0).values if self.cfg.q_agg == "min" else qs.mean(dim=0)
+        best = q.reshape(n, m).argmax(dim=1)
+        return chunks.reshape(n, m, -1)[torch.arange(n, device=obs.device), best]
+
     def critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         obs, next_obs = batch["obs"].flatten(1), batch["next_obs"].flatten(1)
         with torch.no_grad():
-            next_actions = self.acting_chunk(next_obs).clamp(-1, 1)
+            if self.cfg.candidates_in_target and self.cfg.candidates > 1:
+                next_actions = self.best_of_candidates(next_obs)
+            else:
+                next_actions = self.acting_chunk(next_obs).clamp(-1, 1)
             next_qs = self.target_critic(torch.cat([next_obs, next_actions], dim=-1)).squeeze(-1)
             next_q = next_qs.min(dim=0).values if self.cfg.q_agg == "min" else next_qs.mean(dim=0)
             target = batch["reward"] + self.gamma_h * batch["mask"] * next_q
@@ -352,6 +380,12 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
     return run.ckpt_path
 
 
+def acting(run: TrainingRun, agent: FQLAgent, name: str) -> ChunkPolicy:
+    """Policy `name` of the run as it acts: with the best of `candidates` chunks by the critic if set."""
+    policy = run.policies[name]
+    return policy.best_of(agent.critic, agent.cfg.candidates) if agent.cfg.candidates > 1 else policy
+
+
 def log(run: TrainingRun, agent: FQLAgent, info: dict, metrics: dict, evaluate_now: bool) -> None:
     """A train.csv row; at evaluation points, with rollouts of the agent's `eval_heads` (FQL: the
     one-step policy, `eval/`, and the fine-tuned flow, `eval_flow/`), then a checkpoint."""
@@ -359,7 +393,7 @@ def log(run: TrainingRun, agent: FQLAgent, info: dict, metrics: dict, evaluate_n
         agent.eval()
         for prefix, name, k in agent.eval_heads():
             seed = agent.cfg.seed + EVAL_SEED_OFFSET
-            metrics |= eval_summary(run.policies[name], info, k, agent.cfg.eval_episodes, seed, prefix)
+            metrics |= eval_summary(acting(run, agent, name), info, k, agent.cfg.eval_episodes, seed, prefix)
         agent.train()
     run.log(metrics, checkpoint=evaluate_now, dataset=info)
 
@@ -381,7 +415,7 @@ def online_phase(
     (a resumed run meets the same episodes), a range no evaluation seed reaches."""
     env = make_env(info["env_spec"])
     _, name, k = agent.eval_heads()[0]
-    actor = run.policies[name]
+    actor = acting(run, agent, name)
     episode = Episode(env.reset(seed=online_reset_seed(cfg.seed, run.env_steps))[0], cfg.cond_steps)
     chunk, mean = [], MetricMean()
     bar = run.bar(cfg.online_steps, run.env_steps, f"{stage} online")

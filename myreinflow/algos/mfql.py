@@ -54,7 +54,8 @@ class MFQLConfig(fql.FQLConfig):
         # the one-step network's options (lr_actor, flow_steps, the ablation) do not exist here
         check_config(
             self,
-            {
+            self.rules()
+            | {
                 "flow": (self.flow == "meanflow", "meanflow (MFQL's actor is a MeanFlow's one step)"),
                 "only_optimize_bc_flow": (not self.only_optimize_bc_flow, "false (use fql for the ablation)"),
             },
