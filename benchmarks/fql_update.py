@@ -76,7 +76,9 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
     torch.manual_seed(0)
     algo, flow = METHODS[args.method]
     config, agent_class = (MFQLConfig, MeanFlowQLAgent) if algo == "mfql" else (FQLConfig, FQLAgent)
-    cfg = config(hidden=hidden, horizon_steps=horizon, flow=flow, batch_size=args.batch)
+    cfg = config(
+        hidden=hidden, horizon_steps=horizon, flow=flow, batch_size=args.batch, flow_steps=args.flow_steps
+    )
     options = FlowOptions(hidden=hidden, activation="gelu")
     spec = policy_spec(flow, OBS_DIM, ACT_DIM, horizon, 1, options)
     agent = agent_class(cfg, spec, build_model(spec, args.device), args.device)
@@ -102,6 +104,12 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", default="fql-reflow", choices=tuple(METHODS), help="(default: fql-reflow)")
+    p.add_argument(
+        "--flow_steps",
+        type=int,
+        default=0,
+        help="FQL's distillation-target steps (default 0: ReFlow 10, MeanFlow 1)",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--updates", type=int, default=100, help="timed updates per configuration")
@@ -147,6 +155,7 @@ def main() -> None:
             {
                 "benchmark": "fql_update",
                 "method": args.method,
+                "flow_steps": args.flow_steps,
                 "torch": torch.__version__,
                 "threads": args.threads,
                 "batch": args.batch,
