@@ -429,9 +429,13 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
 
 def _rl_curves(train: pd.DataFrame) -> pd.DataFrame:
     """Evaluations during training of the critic-based methods (CRITIC_METHODS), one row per run and
-    evaluation: `method`, `step`, `seconds` (the run's training time at that step, evaluations left out:
-    step / its updates per second) and `value` (success, or the normalized score where there is none)."""
-    runs = train.merge(training_speed(train), on=["stage", "dataset", "flow", "seed"])
+    evaluation: `method`, `step`, `seconds` (the method's training time at that step, evaluations left
+    out: step / its updates per second, the mean over its seeds, so that seeds share their x values)
+    and `value` (success, or the normalized score where there is none)."""
+    speed = (
+        training_speed(train).groupby(["stage", "dataset", "flow"], as_index=False)["updates_per_s"].mean()
+    )
+    runs = train.merge(speed, on=["stage", "dataset", "flow"])
     frames = []
     for (stage, flow), (_, name) in CRITIC_METHODS.items():
         rows = runs[(runs["stage"] == stage) & (runs["flow"] == flow)]
