@@ -245,3 +245,12 @@ def test_rl_figure_has_a_panel_per_quantity_and_refuses_a_single_method(tmp_path
     assert mpimg.imread(tmp_path / "rl.png").shape[1] > 1000
     with pytest.raises(UserError, match="two critic-based methods"):
         plot_rl(train[train["stage"] == "fql"], table, tmp_path / "one.png")
+
+
+def test_training_speed_of_a_run_that_evaluated_at_every_row():
+    from myreinflow.analysis.aggregate import training_speed
+
+    train = pd.DataFrame(
+        [dict(stage="fql", dataset="d", flow="reflow", seed=0, step=40, wall_s=8.0, **{"eval/success": 0.0})]
+    )
+    assert training_speed(train)["updates_per_s"].iloc[0] == pytest.approx(5.0)  # not NaN: a panel has data

@@ -147,7 +147,8 @@ RL_REFERENCE = ("fql", "reflow")
 
 def training_speed(train: pd.DataFrame) -> pd.DataFrame:
     """Updates per second of each training run (stage, dataset, flow, seed): the median over its log
-    rows without an evaluation of Δstep / Δwall_s (the first row, with any compile time, counts as one)."""
+    rows without an evaluation of Δstep / Δwall_s (the first row, with any compile time, counts as one);
+    for a run whose every row evaluated, its last step / wall_s (evaluations included)."""
     evals = [c for c in train if c.startswith("eval") and c.split("/")[-1] in ("success", "normalized_score")]
     keys = ["stage", "dataset", "flow", "seed"]
     rows = []
@@ -155,7 +156,14 @@ def training_speed(train: pd.DataFrame) -> pd.DataFrame:
         plain = run[evals].isna().all(axis=1) if evals else pd.Series(True, index=run.index)
         rate = run["step"].diff().fillna(run["step"]) / run["wall_s"].diff().fillna(run["wall_s"])
         rate = rate[plain & np.isfinite(rate)]
-        rows.append({**dict(zip(keys, group, strict=True)), "updates_per_s": float(rate.median())})
+        # a run that evaluated at every row (e.g. one row): its whole rate, evaluations included
+        whole = run["step"].iloc[-1] / run["wall_s"].iloc[-1] if run["wall_s"].iloc[-1] > 0 else np.nan
+        rows.append(
+            {
+                **dict(zip(keys, group, strict=True)),
+                "updates_per_s": float(rate.median() if len(rate) else whole),
+            }
+        )
     return pd.DataFrame(rows, columns=[*keys, "updates_per_s"])
 
 
