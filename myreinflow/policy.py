@@ -224,9 +224,19 @@ class ChunkPolicy:
 
     def _best_of_candidates(self, o: torch.Tensor, inference_steps: int, generator) -> torch.Tensor:
         """(n, H, A) scaled chunks: per observation the best of `candidates` samples by mean Q."""
-        n, m = o.shape[0], self.candidates
-        repeated = o.repeat_interleave(m, dim=0)
-        chunks = self.model.sample(repeated, inference_steps, generator=generator)  # clipped, (n·m, H, A)
-        q = self.critic(torch.cat([repeated, chunks.reshape(n * m, -1)], dim=-1)).squeeze(-1).mean(dim=0)
-        best = q.reshape(n, m).argmax(dim=1)
-        return chunks.reshape(n, m, *chunks.shape[1:])[torch.arange(n, device=o.device), best]
+        return best_of(
+            o,
+            self.candidates,
+            lambda obs: self.model.sample(obs, inference_steps, generator=generator),  # clipped
+            lambda obs, chunks: self.critic(torch.cat([obs, chunks], dim=-1)).squeeze(-1).mean(dim=0),
+        )
+
+
+def best_of(obs: torch.Tensor, candidates: int, sample, score) -> torch.Tensor:
+    """Q-chunking's best-of-N: per observation (n, d), `candidates` chunks from `sample(obs repeated)`
+    and the one with the highest `score(obs repeated, flattened chunks)` (one value per chunk)."""
+    n = obs.shape[0]
+    repeated = obs.repeat_interleave(candidates, dim=0)
+    chunks = sample(repeated)
+    best = score(repeated, chunks.reshape(n * candidates, -1)).reshape(n, candidates).argmax(dim=1)
+    return chunks.reshape(n, candidates, *chunks.shape[1:])[torch.arange(n, device=obs.device), best]

@@ -49,7 +49,15 @@ from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_s
 from myreinflow.flows import FLOWS
 from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import EnsembleMLP
-from myreinflow.policy import ChunkPolicy, FlowOptions, build_model, load_bc_flow, onestep_spec, policy_spec
+from myreinflow.policy import (
+    ChunkPolicy,
+    FlowOptions,
+    best_of,
+    build_model,
+    load_bc_flow,
+    onestep_spec,
+    policy_spec,
+)
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
 
@@ -168,13 +176,16 @@ class FQLAgent(nn.Module):
     def best_of_candidates(self, obs: torch.Tensor) -> torch.Tensor:
         """Clipped chunks (B, h·a): per observation the best of `candidates` acting chunks by the critic
         (ensemble aggregated by `q_agg`), as Q-chunking's best-of-N ranks its samples."""
-        n, m = obs.shape[0], self.cfg.candidates
-        repeated = obs.repeat_interleave(m, dim=0)
-        chunks = self.acting_chunk(repeated).clamp(-1, 1)
-        qs = self.q_values(repeated, chunks)
-        q = qs.min(dim=0).values if self.cfg.q_agg == "min" else qs.mean(dim=0)
-        best = q.reshape(n, m).argmax(dim=1)
-        return chunks.reshape(n, m, -1)[torch.arange(n, device=obs.device), best]
+        return best_of(
+            obs,
+            self.cfg.candidates,
+            lambda repeated: self.acting_chunk(repeated).clamp(-1, 1),
+            lambda repeated, chunks: self.aggregate(self.q_values(repeated, chunks)),
+        )
+
+    def aggregate(self, qs: torch.Tensor) -> torch.Tensor:
+        """The ensemble's (E, B) Q values as one per sample, by `q_agg` (min or mean)."""
+        return qs.min(dim=0).values if self.cfg.q_agg == "min" else qs.mean(dim=0)
 
     def critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         obs, next_obs = batch["obs"].flatten(1), batch["next_obs"].flatten(1)
@@ -184,7 +195,7 @@ class FQLAgent(nn.Module):
             else:
                 next_actions = self.acting_chunk(next_obs).clamp(-1, 1)
             next_qs = self.target_critic(torch.cat([next_obs, next_actions], dim=-1)).squeeze(-1)
-            next_q = next_qs.min(dim=0).values if self.cfg.q_agg == "min" else next_qs.mean(dim=0)
+            next_q = self.aggregate(next_qs)
             target = batch["reward"] + self.gamma_h * batch["mask"] * next_q
         q = self.q_values(obs, batch["actions"])
         weight = batch["td_valid"].float()
@@ -251,7 +262,7 @@ class FQLAgent(nn.Module):
         ]
 
     def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:
-        """The checkpoint's policies, the acting one first (the eval CSV's `policy` names)."""
+        """The checkpoint's policies, the main one (the flow) first (the eval CSV's `policy` names)."""
         return {
             "flow": ChunkPolicy(self.flow_spec, self.flow, normalizer, device),
             "onestep": ChunkPolicy(self.onestep_spec, self.actor, normalizer, device),
