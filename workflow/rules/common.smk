@@ -118,14 +118,15 @@ def run_dir(output):
 
 def flows(stage, dataset):
     """What a stage trains on the config entry named `dataset`: its flows (the entry's `flows`, else the
-    top-level ones), and at the bc stage the baselines too; mfql fine-tunes the MeanFlow only, so bc
+    top-level ones), and at the bc stage its baselines too (likewise); mfql fine-tunes the MeanFlow only, so bc
     trains a MeanFlow wherever mfql runs."""
     chosen = DATASETS[dataset].get("flows", config["flows"])
     if stage == "mfql":
         return ["meanflow"]
     if stage == "bc" and "mfql" in STAGES[dataset] and "meanflow" not in chosen:
         chosen = chosen + ["meanflow"]
-    return chosen + config["baselines"] if stage == "bc" else chosen
+    baselines = DATASETS[dataset].get("baselines", config["baselines"])
+    return chosen + baselines if stage == "bc" else chosen
 
 
 def critic_methods(dataset):
