@@ -8,6 +8,7 @@ The workflow (Snakefile + workflow/) is copied into a temporary directory, so `.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import shutil
 import subprocess
@@ -197,6 +198,22 @@ def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, mi
     # an OGBench study also compares its success rates with the published ones
     jobs = planned_jobs(snakemake(workdir, "-n", "--configfile", "config.yaml"))
     assert jobs["summary_published"] == 1 and (jobs["bc"], jobs["fql"]) == (1 + len(TINY["baselines"]), 1)
+
+
+@pytest.mark.parametrize(("device", "gpu"), [("cpu", 0), ("cuda", 1)])
+def test_jobs_take_the_gpu_only_where_they_run_on_one(tmp_path, minari_root, device, gpu):
+    """Training jobs hold the `gpu` resource on a GPU (one at a time with --resources gpu=1); on a CPU they
+    run side by side, each taking its threads out of the machine's cores (`local_cpus`), never more."""
+    entry = {"name": "cube", "id": "myreinflow/ogbench/cube-single-tiny-v0", "stages": ["bc"]}
+    entry |= {"flows": ["reflow"], "baselines": []}  # an entry's own baselines: none here
+    threads = {**TINY["threads"], "train": 4}
+    config = tiny_config(minari_root, datasets=[entry], device=device, threads=threads)
+    workdir = workflow_copy(tmp_path, config)
+    proc = snakemake(workdir, "-n", "--cores", "64", "--configfile", "config.yaml")
+    assert planned_jobs(proc)["bc"] == 1  # the ReFlow only: no MLP on this entry
+    jobs = [r for r in re.findall(r"resources: (.*)", proc.stdout + proc.stderr) if "gpu=" in r]
+    assert jobs and all(f"gpu={gpu}" in r for r in jobs)  # BC, its evaluation, the 2D study
+    assert any(f"local_cpus={min(4, len(os.sched_getaffinity(0)))}" in r for r in jobs)  # BC's 4 threads
 
 
 def test_failing_job_leaves_no_outputs_and_logs_why(tmp_path, minari_root):

@@ -83,7 +83,7 @@ class FQLConfig(DataOptions, RunOptions):
     q_agg: str = param("mean", "ensemble aggregate in the TD target", choices=("mean", "min"))
     normalize_q_loss: bool = param(False, "scale the Q term by 1/mean|Q|")
     flow_steps: int = param(0, "flow steps of the distillation target (0 = ReFlow 10, MeanFlow 1)", minimum=0)
-    only_optimize_bc_flow: bool = param(False, "ablation: actor loss = BC flow loss (critic still trained)")
+    only_optimize_bc_flow: bool = param(False, "ablation: actor loss = BC flow loss (no critic is trained)")
     horizon_steps: int = param(4, "actions per chunk h (must match --init)", minimum=1)
     cond_steps: int = param(1, "stacked observations (must match --init)", minimum=1)
     hidden: tuple[int, ...] = param(

@@ -57,36 +57,47 @@ def compare(table: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     best = best_steps(table[table["metric"] == "success"], "success")
     budgets = updates_of(train) if len(train) else pd.Series(dtype=float)
-    pub, rows = published(), []
+    rows = []
     for (stage, dataset), runs in best.groupby(["stage", "dataset"], sort=True):
         pairs = zip(runs["policy"], runs["horizon_steps"], strict=True)
         runs = runs.assign(method=[method_of(stage, p, h) for p, h in pairs])
         runs = runs.dropna(subset=["method"])
         if not len(runs):
             continue
-        ours = runs.loc[runs["mean"].idxmax()]  # BC: the best policy; FQL: the best flow's one-step policy
-        env = str(ours["env_id"]).split("-singletask")[0]
-        reward = ours.get("reward") if isinstance(ours.get("reward"), str) else "dense"
-        same_task = pub["task"].isna() | (pub["task"] == ours.get("task"))
-        same_method = (pub["env"] == env) & (pub["reward"] == reward) & (pub["method"] == ours["method"])
-        match = pub[same_method & same_task]
-        updates = float(budgets.get((stage, dataset), float("nan")))
-        for _, group in match.groupby("source", sort=False):
-            picks = [group["updates"].idxmax()]  # the published final number, and the nearest to ours
-            if pd.notna(updates):
-                picks.insert(0, (group["updates"] - updates).abs().idxmin())
-            for entry in (group.loc[i] for i in dict.fromkeys(picks)):
-                rows.append(
-                    {
-                        "dataset": dataset, "env": env, "task": ours.get("task"), "reward": reward,
-                        "method": ours["method"], "horizon_steps": int(ours["horizon_steps"]),
-                        "policy": f"{ours['flow']} {ours['policy']} K={int(ours['inference_steps'])}",
-                        "n_seeds": int(ours["n_seeds"]), "updates": updates, "success": ours["mean"],
-                        "ci_low": ours["ci_low"], "ci_high": ours["ci_high"],
-                        "published_success": entry["success"], "published_ci_low": entry["ci_low"],
-                        "published_ci_high": entry["ci_high"], "published_updates": int(entry["updates"]),
-                        "budget_ratio": updates / entry["updates"], "published_tasks": entry["tasks"],
-                        "published_horizon": int(entry["horizon"]), "source": entry["source"],
-                    }
-                )  # fmt: skip
+        # BC: its best policy; a critic-based stage: each flow's one-step policy (FQL from the ReFlow and
+        # from the MeanFlow are two rows beside the same published number)
+        picked = [runs.loc[runs["mean"].idxmax()]] if stage == "bc" else [r for _, r in runs.iterrows()]
+        for ours in picked:
+            rows += _beside_published(ours, stage, dataset, budgets)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _beside_published(ours: pd.Series, stage: str, dataset: str, budgets: pd.Series) -> list[dict]:
+    """Rows of `COLUMNS`: one result of ours beside each published number of its method, env, reward and
+    task (of each source: the final number and the one nearest to our budget)."""
+    pub, rows = published(), []
+    env = str(ours["env_id"]).split("-singletask")[0]
+    reward = ours.get("reward") if isinstance(ours.get("reward"), str) else "dense"
+    same_task = pub["task"].isna() | (pub["task"] == ours.get("task"))
+    same_method = (pub["env"] == env) & (pub["reward"] == reward) & (pub["method"] == ours["method"])
+    match = pub[same_method & same_task]
+    updates = float(budgets.get((stage, dataset), float("nan")))
+    for _, group in match.groupby("source", sort=False):
+        picks = [group["updates"].idxmax()]  # the published final number, and the nearest to ours
+        if pd.notna(updates):
+            picks.insert(0, (group["updates"] - updates).abs().idxmin())
+        for entry in (group.loc[i] for i in dict.fromkeys(picks)):
+            rows.append(
+                {
+                    "dataset": dataset, "env": env, "task": ours.get("task"), "reward": reward,
+                    "method": ours["method"], "horizon_steps": int(ours["horizon_steps"]),
+                    "policy": f"{ours['flow']} {ours['policy']} K={int(ours['inference_steps'])}",
+                    "n_seeds": int(ours["n_seeds"]), "updates": updates, "success": ours["mean"],
+                    "ci_low": ours["ci_low"], "ci_high": ours["ci_high"],
+                    "published_success": entry["success"], "published_ci_low": entry["ci_low"],
+                    "published_ci_high": entry["ci_high"], "published_updates": int(entry["updates"]),
+                    "budget_ratio": updates / entry["updates"], "published_tasks": entry["tasks"],
+                    "published_horizon": int(entry["horizon"]), "source": entry["source"],
+                }
+            )  # fmt: skip
+    return rows

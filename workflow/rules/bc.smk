@@ -11,11 +11,14 @@ rule bc:
         "logs/bc/{dataset}/{flow}/seed{seed}.log",
     benchmark:
         "logs/benchmarks/bc/{dataset}/{flow}/seed{seed}.tsv"
+    # before the 2D study and evaluations: FQL waits for BC
+    priority: 1
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["train"]
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
+        local_cpus=local_cpus,
     params:
         data=lambda w: data_args(w.dataset),
         options=options_json("bc"),

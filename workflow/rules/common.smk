@@ -6,6 +6,7 @@ Logic that is more than bookkeeping lives in the package (`myreinflow ...`), not
 import json
 import os
 import re
+import shutil
 
 DATASETS = {d["name"]: d for d in config["datasets"]}
 if len(DATASETS) != len(config["datasets"]):
@@ -52,6 +53,38 @@ os.environ.setdefault("MPLCONFIGDIR", os.path.abspath("results/.matplotlib"))
 # halved the FQL update rate on two threads (benchmarks/fql_update.py, 3x256, compiled, 2-core AMD EPYC,
 # torch 2.13: free machine 25.8 updates/s PASSIVE, 50.7 default; both cores busy with other processes
 # 8.2 PASSIVE, 9.7 default), so it is not set here; a user's own setting is passed through.
+
+
+def _gpu_visible():
+    """An NVIDIA GPU is visible to the jobs: its driver's nvidia-smi is installed and CUDA_VISIBLE_DEVICES
+    does not hide every device (checked without importing torch, which takes seconds).
+    """
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return shutil.which("nvidia-smi") is not None
+
+
+# Training, evaluation and 2D jobs take the `gpu` resource (so `--resources gpu=1` runs one of them at a
+# time on the GPU) only where they run on one: device cuda, or auto with a GPU visible. On a CPU-only
+# machine they take none and run side by side instead, each on `threads.*` cores (1 by default: two
+# one-thread jobs get more done than one two-thread job on these small networks, and a rollout steps
+# its envs on one core anyway), as many at once as the machine has cores: a local run never asks for
+# more cores than there are (`local_cpus`), whatever `--cores` says. On a cluster, the profile's
+# resources decide.
+USES_GPU = config["device"].startswith("cuda") or (
+    config["device"] == "auto" and _gpu_visible()
+)
+GPU_JOB = 1 if USES_GPU else 0
+LOCAL_CPUS = (
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+)
+if workflow.local_exec and "local_cpus" not in workflow.global_resources:
+    workflow.register_resource("local_cpus", LOCAL_CPUS)
+
+
+def local_cpus(wildcards, threads):
+    """Resource function: the cores a job takes out of the machine's (`local_cpus`)."""
+    return min(threads, LOCAL_CPUS)
 
 
 def minari_dir(dataset):

@@ -10,9 +10,13 @@ rule data:
         "logs/benchmarks/data/{dataset_id}.tsv"
     wildcard_constraints:
         dataset_id=DATASET_IDS,
+    # datasets first: every training job waits for one
+    priority: 3
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["data"]
+    resources:
+        local_cpus=local_cpus,
     params:
         source=lambda w: SOURCES[w.dataset_id],
     shell:

@@ -15,7 +15,8 @@ rule eval:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["eval"]
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
+        local_cpus=local_cpus,
     params:
         args=eval_args,
         run=run_settings(wandb=False),

@@ -17,11 +17,14 @@ rule fql:
     wildcard_constraints:
         algo="fql|mfql",
         flow="reflow|meanflow",
+    # the longest jobs, on the critical path: before BC, 2D and evaluation jobs that are ready too
+    priority: 2
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["train"]
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
+        local_cpus=local_cpus,
     params:
         data=lambda w: data_args(w.dataset),
         options=options_json(),

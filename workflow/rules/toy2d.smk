@@ -36,7 +36,8 @@ rule toy2d:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["toy2d"]
     resources:
-        gpu=1,
+        gpu=GPU_JOB,
+        local_cpus=local_cpus,
     params:
         flows=config["toy2d"]["flows"],
         train_steps=config["toy2d"]["steps"],
