@@ -454,9 +454,9 @@ def _rl_curves(train: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
-    """ReFlow vs MeanFlow in RL, per dataset (rows) with two or more critic-based methods: evaluation
-    success during training against gradient updates and against training seconds, and each method's
-    acting latency per chunk (final evaluation, 1 step)."""
+    """ReFlow vs MeanFlow in RL, per dataset (rows) with two or more critic-based methods: the acting
+    policy's evaluation success during training against gradient updates and against training seconds,
+    and its final evaluation (1 step, 95 % interval) labelled with the method's training updates/s."""
     _check(train, ("stage", "dataset", "flow", "seed", "step", "wall_s"), "train table")
     _check(table, SUMMARY_COLUMNS, "table")
     curves = _rl_curves(train)
@@ -467,11 +467,13 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
     _theme()
     names = [name for _, name in CRITIC_METHODS.values()]
     palette = dict(zip(names, [color("reflow"), color("meanflow"), _CB[2]], strict=True))
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(13, 3.4 * len(datasets)), squeeze=False)
+    speed = training_speed(train).groupby(["stage", "dataset", "flow"])["updates_per_s"].mean()
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(13, 3.6 * len(datasets)), squeeze=False)
     for row, dataset in zip(axes, datasets, strict=True):
         data = curves[curves["dataset"] == dataset]
         present = _present(names, data["method"])
         metric = data["metric"].iloc[0]
+        seeds = data.groupby("method")["seed"].nunique().min()
         for ax, x, xlabel in (
             (row[0], "step", "gradient updates"),
             (row[1], "seconds", "training time (s, evaluations left out)"),
@@ -484,16 +486,15 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
                 hue_order=present,
                 palette=palette,
                 marker="o",
-                errorbar=("ci", 95),
+                errorbar=("ci", 95) if seeds > 1 else None,
                 n_boot=1000,
                 seed=0,
                 ax=ax,
                 legend=ax is row[0],
             )
-            ax.set(
-                xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric), title=f"{dataset} · during training"
-            )
-        latency = []
+            during = "during training" + (f" ({seeds} seeds, 95 % CI)" if seeds > 1 else " (one seed)")
+            ax.set(xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric), title=f"{dataset} · {during}")
+        final = []
         for (stage, flow), (policy, name) in CRITIC_METHODS.items():
             hit = table[
                 (table["dataset"] == dataset)
@@ -501,33 +502,39 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
                 & (table["flow"] == flow)
                 & (table["policy"] == policy)
                 & (table["inference_steps"] == 1)
-                & (table["metric"] == "latency_ms")
+                & (table["metric"] == metric)
+                & (table.get("candidates", 1) == 1)
             ]
-            if len(hit):
-                latency.append(hit.iloc[0].to_dict() | {"method": name})
+            if len(hit) and (stage, dataset, flow) in speed:
+                wrapped = name.replace(" from ", " from\n")  # three bars' labels side by side
+                label = f"{wrapped}\n{speed[(stage, dataset, flow)]:.1f} updates/s"
+                final.append(hit.iloc[0].to_dict() | {"method": name, "label": label})
         ax = row[2]
-        if latency:
-            lat = pd.DataFrame(latency)
-            ax.bar(lat["method"], lat["mean"], color=[palette[m] for m in lat["method"]])
+        if final:
+            bars = pd.DataFrame(final)
+            ax.bar(bars["label"], bars["mean"], color=[palette[m] for m in bars["method"]])
             ax.errorbar(
-                lat["method"],
-                lat["mean"],
-                yerr=[lat["mean"] - lat["ci_low"], lat["ci_high"] - lat["mean"]],
+                bars["label"],
+                bars["mean"],
+                yerr=[bars["mean"] - bars["ci_low"], bars["ci_high"] - bars["mean"]],
                 fmt="none",
                 color="black",
                 capsize=3,
             )
-            ax.tick_params(axis="x", labelrotation=15)
-            ax.set(ylabel=METRIC_LABELS["latency_ms"], title=f"{dataset} · acting (final evaluation)")
+            episodes = int(bars["n"].min())
+            ax.set(
+                ylabel=METRIC_LABELS.get(metric, metric),
+                title=f"{dataset} · final evaluation ({episodes} episodes, 95 % CI)",
+            )
         else:
             ax.set_axis_off()
         if row[0].get_legend() is not None:
             row[0].get_legend().set_title("method (acting policy: one step)")
     fig.tight_layout()
+    present = _present(names, curves[curves["dataset"].isin(datasets)]["method"])
     fig.suptitle(
-        "ReFlow vs MeanFlow in RL: FQL from each BC flow, and MeanFlow-QL "
-        "(the MeanFlow's one step is the actor)\n"
-        "evaluation rollouts during training; bands: 95 % CI over seeds",
+        f"ReFlow vs MeanFlow in RL: {', '.join(present)}\n"
+        "success of each acting policy, one network evaluation per action chunk",
         y=1.0,
         va="bottom",
     )
