@@ -2,6 +2,7 @@
 
 import csv
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.tracking import Tracker
-from myreinflow.utils import atomic_path, setup_runtime
+from myreinflow.utils import atomic_path, atomic_write_text, setup_runtime
 
 
 def two_episodes():
@@ -114,6 +115,21 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_atomic_writes_get_the_mode_of_a_plain_open(tmp_path, umask, mode):
+    """Results and models are readable by others as the umask allows (the temp file alone is 0600)."""
+    old = os.umask(umask)
+    try:
+        atomic_write_text(tmp_path / "table.csv", "a,b\n1,2\n")
+        with atomic_path(tmp_path / "model.pt") as tmp:
+            torch.save({"w": torch.zeros(2)}, tmp)
+        assert os.umask(umask) == umask  # the umask is left as it was
+    finally:
+        os.umask(old)
+    for name in ("table.csv", "model.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode
 
 
 def test_tracker_csv_resume_and_real_wandb_offline(tmp_path, monkeypatch):
