@@ -37,6 +37,10 @@ def save_checkpoint(path: str | Path, payload: dict) -> None:
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load a myreinflow checkpoint; missing, corrupt or foreign files raise one clear UserError."""
     path = Path(path)
+    if path.is_dir():  # a run directory stands for the checkpoint in it
+        if not (path / "model.pt").is_file():
+            raise UserError(f"checkpoint {str(path)!r} is a directory without a model.pt")
+        path = path / "model.pt"
     if not path.is_file():
         raise UserError(f"checkpoint {str(path)!r} does not exist")
     try:

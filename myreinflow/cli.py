@@ -48,8 +48,9 @@ def _mfql(args) -> None:
 
 def _eval(args) -> None:
     from myreinflow.evaluation import evaluate_checkpoint
-    from myreinflow.utils import atomic_path, setup_runtime
+    from myreinflow.utils import atomic_path, check_writable, setup_runtime
 
+    check_writable(args.out)  # before the rollouts, not after
     if any(k < 1 for k in args.inference_steps):
         raise UserError(f"--inference_steps {args.inference_steps} must all be >= 1")
     if args.act_steps < 0:
@@ -135,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_mfql)
 
     p = sub.add_parser("eval", help="evaluation rollouts of a checkpoint over a sweep of inference steps")
-    p.add_argument("--checkpoint", required=True, help="model.pt written by bc or fql")
+    p.add_argument(
+        "--checkpoint", required=True, help="model.pt written by bc, fql or mfql, or its run directory"
+    )
     p.add_argument(
         "--inference_steps",
         type=int,

@@ -107,6 +107,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def check_writable(path: str | Path, flag: str = "--out") -> Path:
+    """Fail before any long work, with one line, where `path` cannot be written: an existing directory,
+    or a place where no file can be created (its parent directories are made as a run would)."""
+    path = Path(path)
+    if path.is_dir():
+        example = str(path / "eval.csv")
+        raise UserError(f"{flag} {str(path)!r} is a directory; give a file in it, e.g. {example!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{flag} {str(path)!r} cannot be written ({exc.strerror or exc})") from None
+    return path
+
+
 def cpu_name() -> str:
     """The CPU's model name (benchmarks report it: speed differs 2-3x between the machines in use)."""
     try:

@@ -162,7 +162,8 @@ def test_eval_cli_sweeps_steps_deterministically(minari_root, tmp_path):
         "--quiet",
     ]
     assert main([*args, "--out", str(tmp_path / "a.csv")]) == 0
-    assert main([*args, "--out", str(tmp_path / "b.csv")]) == 0
+    run_dir = ["--checkpoint", str(path.parent)]  # a run directory stands for its model.pt
+    assert main([*args, *run_dir, "--out", str(tmp_path / "b.csv")]) == 0
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
     assert set(EVAL_COLUMNS + ["eval_seed", "act_steps", "horizon_steps", "candidates"]) == set(a.columns)
     assert list(a.columns[:6]) == EVAL_COLUMNS[:6] and (a["act_steps"] == 4).all()
@@ -191,11 +192,18 @@ def run_cli(*args, env=None):
         ),
         (["eval", "--checkpoint", "missing.pt"], "checkpoint 'missing.pt' does not exist"),
         (["eval", "--checkpoint", "missing.pt", "--act_steps", "-1"], "--act_steps -1 must be >= 0"),
+        # the output is checked first, before the checkpoint is read and anything is rolled out
+        (["eval", "--checkpoint", "missing.pt", "--out", "."], "--out '.' is a directory; give a file in it"),
+        (
+            ["eval", "--checkpoint", "missing.pt", "--out", "/proc/forbidden/e.csv"],
+            "--out '/proc/forbidden/e.csv' cannot be written",
+        ),
+        (["eval", "--checkpoint", "."], "checkpoint '.' is a directory without a model.pt"),
     ],
 )
 def test_bad_input_gets_one_clear_line(minari_root, tmp_path, args, needle):
     result = run_cli(*args)
-    assert result.returncode != 0
+    assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert needle in last and "Traceback" not in result.stderr
 
