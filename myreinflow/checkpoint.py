@@ -47,7 +47,8 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"checkpoint {str(path)!r} is corrupt or not a torch file ({reason[:120]})") from None
+        reason = reason if len(reason) <= 120 else reason[:120].rsplit(" ", 1)[0] + " …"  # whole words
+        raise UserError(f"checkpoint {str(path)!r} is corrupt or not a torch file ({reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"checkpoint {str(path)!r} is not a myreinflow checkpoint (no {FORMAT!r} format tag)")
     if ckpt.get("version") not in READABLE:

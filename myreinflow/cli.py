@@ -95,14 +95,16 @@ def _toy2d(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from myreinflow import __version__
     from myreinflow.algos.bc import BCConfig
     from myreinflow.algos.fql import FQLConfig
     from myreinflow.algos.mfql import MFQLConfig
-    from myreinflow.config import add_dataclass_args
+    from myreinflow.config import ArgumentParser, add_dataclass_args
     from myreinflow.data.minari_io import SOURCES
     from myreinflow.toy2d import Toy2DConfig
 
-    parser = argparse.ArgumentParser(prog="myreinflow", description=__doc__)
+    parser = ArgumentParser(prog="myreinflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"myreinflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("data", help="get a Minari dataset (download or generate locally) and print its card")
@@ -166,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--policy",
         default="auto",
         choices=("auto", "all", "flow", "onestep", "mlp", "categorical"),
-        help="which policy of the checkpoint: its main one (auto), every one (all) or one by name",
+        help="which policy of the checkpoint: its main one (auto), every one (all) or one by name "
+        "(default: auto)",
     )
     p.add_argument(
         "--candidates",
@@ -175,9 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="act with the best of N sampled chunks by the run's critic (FQL-family checkpoints; "
         "default: 1, no selection)",
     )
-    p.add_argument("--dataset_name", default=None, help="value of the CSV's dataset column (default: the id)")
+    p.add_argument(
+        "--dataset_name", default=None, help="value of the CSV's dataset column (default: the dataset id)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the CPUs allocated to it)")
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (default: 0 = the CPUs allocated to it)"
+    )
     p.add_argument("--out", default="eval.csv", help="output CSV (default: eval.csv)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import functools
+import re
 import types
 import typing
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from myreinflow.errors import UserError
+from myreinflow.errors import UserError, unknown_key
 from myreinflow.tracking import WANDB_MODES
 
 # the bounds `option` takes, in JSON-schema words: its keyword → the schema's keyword. Numeric bounds of a
@@ -155,7 +157,7 @@ def from_dict(cls, values: dict, source: str = "config"):
             values[name] = values.pop(given[0])
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise UserError(f"{source}: unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(fields))}")
+        raise unknown_key(source, unknown[0], sorted(fields))
     return cls(**{k: _coerce(cls, fields[k], v) for k, v in values.items()})
 
 
@@ -205,13 +207,33 @@ class _BooleanOptional(_OneSpelling, argparse.BooleanOptionalAction):
         super().__call__(parser, namespace, values, option_string)
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose error for a mistyped choice also says which choice was probably meant."""
+
+    def error(self, message: str):
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if bad:
+            close = difflib.get_close_matches(bad[1], re.findall(r"'?([^',\s]+)'?", bad[2]), n=1)
+            message += f"; did you mean {close[0]!r}?" if close else ""
+        super().error(message)
+
+
+# the flags that say what a command runs on and where its results go: listed first in --help
+MAIN_FLAGS = ("dataset", "source", "task", "reward", "model", "init", "flow", "epochs", "seed", "out")
+
+
 def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
     """One `--name` flag per field (default SUPPRESS, so only flags the user typed override the YAML),
-    with the field's aliases as further names of the flag."""
+    with the field's aliases as further names of the flag; MAIN_FLAGS first, in their own group."""
     _aliases(cls)  # checks them
-    for field in dataclasses.fields(cls):
+    main = parser.add_argument_group("what to run")
+    rest = parser.add_argument_group("hyperparameters and options")
+    order = {name: i for i, name in enumerate(MAIN_FLAGS)}
+    fields = sorted(dataclasses.fields(cls), key=lambda f: order.get(f.name, len(order)))  # stable
+    for field in fields:
         if field.name in skip:
             continue
+        group = main if field.name in order else rest
         hint, args = _field_type(cls, field)
         help_text = field.metadata.get("help", "")
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
@@ -229,13 +251,13 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ..
                 action = _StoreTrue if aliases else "store_true"
             else:
                 action = _BooleanOptional if aliases else argparse.BooleanOptionalAction
-            parser.add_argument(*flags, action=action, **kw)
+            group.add_argument(*flags, action=action, **kw)
         elif typing.get_origin(hint) is tuple:
             kw |= {"action": _Store} if aliases else {}
-            parser.add_argument(*flags, type=args[0], nargs="+", metavar=metavar, **kw)
+            group.add_argument(*flags, type=args[0], nargs="+", metavar=metavar, **kw)
         else:
             kw |= {"action": _Store} if aliases else {}
-            parser.add_argument(*flags, type=hint, metavar=metavar, **kw)
+            group.add_argument(*flags, type=hint, metavar=metavar, **kw)
 
 
 def resolve(cls, args: argparse.Namespace, config_file: str | None):

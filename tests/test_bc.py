@@ -186,6 +186,7 @@ def run_cli(*args, env=None):
         (["bc", "--dataset", "myreinflow/pusher/nope-v0", "--no_wandb"], "myreinflow/pusher/nope-v0"),
         (["bc", "--epochs", "-2"], "epochs = -2"),
         (["bc", "--flow", "diffusion"], "invalid choice: 'diffusion'"),
+        (["bc", "--flow", "reflw"], "(choose from 'reflow', 'meanflow', 'mlp'); did you mean 'reflow'?"),
         (
             ["bc", "--meanflow_recipe", "paper", "--ratio_r_neq_t", "0.3"],
             "meanflow_recipe = 'paper' is not allowed; it must be 'custom' when",
@@ -206,6 +207,18 @@ def test_bad_input_gets_one_clear_line(minari_root, tmp_path, args, needle):
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert needle in last and "Traceback" not in result.stderr
+
+
+def test_help_version_and_flag_order():
+    from myreinflow import __version__
+
+    version = run_cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"myreinflow {__version__}"
+    usage = run_cli("bc", "--help").stdout
+    assert usage.index("--dataset") < usage.index("--model") < usage.index("--hidden")  # what to run first
+    assert "what to run:" in usage and "hyperparameters and options:" in usage
+    eval_help = run_cli("eval", "--help").stdout
+    assert "(default: auto)" in eval_help and "(default: 0 = the CPUs" in eval_help
 
 
 def test_default_remote_dataset_offline_fails_fast_with_the_local_alternative(minari_root, tmp_path):

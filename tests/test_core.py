@@ -78,8 +78,10 @@ def test_normalizer_round_trip_and_bounds():
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
-    with pytest.raises(UserError, match="unknown key 'epoch'"):
+    with pytest.raises(UserError, match="unknown key 'epoch'; did you mean 'epochs'"):
         from_dict(BCConfig, {"epoch": 3})
+    with pytest.raises(UserError, match="unknown key 'zzz'; allowed keys: activation, adaptive_c"):
+        from_dict(BCConfig, {"zzz": 3})  # nothing close: every key
     with pytest.raises(UserError, match="epochs = -1"):
         from_dict(BCConfig, {"epochs": -1})
     with pytest.raises(UserError, match="'lr' has value 'fast'"):

@@ -73,7 +73,7 @@ def add_parser(sub) -> None:
 
     def command(name: str, help_text: str, func, inputs: str = "") -> argparse.ArgumentParser:
         """A command; with `inputs`, one that reads CSV files and writes one CSV (`--out`)."""
-        c = commands.add_parser(name, help=help_text, description=help_text)
+        c = commands.add_parser(name, help=help_text, description=help_text.replace("%%", "%"))
         c.set_defaults(func=func)
         if inputs:
             c.add_argument("inputs", nargs="+", help=inputs)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from myreinflow.errors import UserError
+from myreinflow.errors import UserError, unknown_key
 
 BUILTIN_FILE = Path(__file__).with_name("recipes.yaml")
 USER_ENV_VAR = "MYREINFLOW_RECIPES"
@@ -103,7 +103,7 @@ def _check_keys(where: str, data: Any, cls: type, required: set[str]) -> None:
     allowed = [f.name for f in dataclasses.fields(cls) if f.name != "id"]
     for key in data:
         if key not in allowed:
-            raise UserError(f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+            raise unknown_key(where, key, allowed)
     missing = sorted(required - set(data))
     if missing:
         raise UserError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
