@@ -94,20 +94,9 @@ def _toy2d(args) -> None:
     print(f"wrote {out}")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from myreinflow import __version__
-    from myreinflow.algos.bc import BCConfig
-    from myreinflow.algos.fql import FQLConfig
-    from myreinflow.algos.mfql import MFQLConfig
-    from myreinflow.config import ArgumentParser, add_dataclass_args
+def _data_args(p: argparse.ArgumentParser) -> None:
     from myreinflow.data.minari_io import SOURCES
-    from myreinflow.toy2d import Toy2DConfig
 
-    parser = ArgumentParser(prog="myreinflow", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"myreinflow {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("data", help="get a Minari dataset (download or generate locally) and print its card")
     p.add_argument("--dataset", default="myreinflow/pusher/expert-v0", help="Minari dataset id")
     p.add_argument(
         "--source",
@@ -119,25 +108,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_data)
 
-    p = sub.add_parser("bc", help="behaviour cloning of a flow (ReFlow/MeanFlow), MLP or categorical policy")
-    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_args(p, BCConfig)
-    p.set_defaults(func=_bc)
 
-    p = sub.add_parser("fql", help="flow Q-learning fine-tuning of a BC flow, offline and offline→online")
-    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_args(p, FQLConfig)
-    p.set_defaults(func=_fql)
+def _training_args(config_class):
+    def add(p: argparse.ArgumentParser) -> None:
+        from myreinflow.config import add_dataclass_args
 
-    p = sub.add_parser("mfql", help="MeanFlow Q-learning: a MeanFlow's one step as the actor, FQL's critic")
-    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_args(p, MFQLConfig)
-    p.set_defaults(func=_mfql)
+        p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        add_dataclass_args(p, config_class())
 
-    p = sub.add_parser("eval", help="evaluation rollouts of a checkpoint over a sweep of inference steps")
+    return add
+
+
+def _bc_config():
+    from myreinflow.algos.bc import BCConfig
+
+    return BCConfig
+
+
+def _fql_config():
+    from myreinflow.algos.fql import FQLConfig
+
+    return FQLConfig
+
+
+def _mfql_config():
+    from myreinflow.algos.mfql import MFQLConfig
+
+    return MFQLConfig
+
+
+def _toy2d_config():
+    from myreinflow.toy2d import Toy2DConfig
+
+    return Toy2DConfig
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--checkpoint", required=True, help="model.pt written by bc, fql or mfql, or its run directory"
     )
@@ -189,22 +196,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser(
-        "toy2d", aliases=["mean-flow-2d"], help="2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE"
-    )
-    p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_dataclass_args(p, Toy2DConfig)
-    p.set_defaults(func=_toy2d)
 
-    from myreinflow.analysis.cli import add_parser as add_summarize_parser  # the pipeline's summaries
+def _summarize_args(p: argparse.ArgumentParser) -> None:
+    from myreinflow.analysis.cli import add_commands  # the pipeline's summaries
 
-    add_summarize_parser(sub)
+    add_commands(p)
+
+
+# command → (aliases, help, what it runs, what adds its arguments)
+COMMANDS = {
+    "data": ((), "get a Minari dataset (download or generate locally) and print its card", _data, _data_args),
+    "bc": (
+        (),
+        "behaviour cloning of a flow (ReFlow/MeanFlow), MLP or categorical policy",
+        _bc,
+        _training_args(_bc_config),
+    ),
+    "fql": (
+        (),
+        "flow Q-learning fine-tuning of a BC flow, offline and offline→online",
+        _fql,
+        _training_args(_fql_config),
+    ),
+    "mfql": (
+        (),
+        "MeanFlow Q-learning: a MeanFlow's one step as the actor, FQL's critic",
+        _mfql,
+        _training_args(_mfql_config),
+    ),
+    "eval": ((), "evaluation rollouts of a checkpoint over a sweep of inference steps", _eval, _eval_args),
+    "toy2d": (
+        ("mean-flow-2d",),
+        "2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE",
+        _toy2d,
+        _training_args(_toy2d_config),
+    ),
+    "summarize": ((), "summary tables and figures of a study (used by the pipeline)", None, _summarize_args),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the command named in `argv` gets its arguments (the others: their name and help),
+    so that `myreinflow --help` lists the commands without importing torch."""
+    from myreinflow import __version__
+    from myreinflow.config import ArgumentParser
+
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    wanted = words[0] if words else None
+    parser = ArgumentParser(prog="myreinflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"myreinflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (aliases, help_text, func, add_args) in COMMANDS.items():
+        p = sub.add_parser(name, aliases=list(aliases), help=help_text, description=help_text)
+        if func is not None:
+            p.set_defaults(func=func)
+        if wanted in (name, *aliases):
+            add_args(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         args.func(args)
     except UserError as exc:

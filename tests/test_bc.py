@@ -221,6 +221,18 @@ def test_help_version_and_flag_order():
     assert "(default: auto)" in eval_help and "(default: 0 = the CPUs" in eval_help
 
 
+@pytest.mark.parametrize("command", [[], ["eval"], ["summarize", "eval"]])
+def test_help_needs_no_torch(command):
+    """`--help` lists the commands (and eval's flags) without importing torch: well under a second."""
+    code = (
+        "import sys\nfrom myreinflow.cli import main\n"
+        f"try:\n    main({[*command, '--help']!r})\nexcept SystemExit:\n    pass\n"
+        "print('torch imported:', 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert out.strip().endswith("torch imported: False") and "usage: myreinflow" in out
+
+
 def test_default_remote_dataset_offline_fails_fast_with_the_local_alternative(minari_root, tmp_path):
     start = time.monotonic()
     result = run_cli("bc", "--no_wandb", "--out", str(tmp_path / "run"))

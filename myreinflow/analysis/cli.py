@@ -66,9 +66,16 @@ def _figure(args) -> None:
     print(f"wrote {args.out}")
 
 
+SUMMARIZE_HELP = "summary tables and figures of a study (used by the pipeline)"
+
+
 def add_parser(sub) -> None:
     """Adds `summarize` and its commands to the `myreinflow` subparsers `sub`."""
-    p = sub.add_parser("summarize", help="summary tables and figures of a study (used by the pipeline)")
+    add_commands(sub.add_parser("summarize", help=SUMMARIZE_HELP))
+
+
+def add_commands(p: argparse.ArgumentParser) -> None:
+    """Adds the commands of `summarize` (concat, eval, train, toy2d, published, figure) to its parser `p`."""
     commands = p.add_subparsers(dest="summary_command", required=True)
 
     def command(name: str, help_text: str, func, inputs: str = "") -> argparse.ArgumentParser:
