@@ -128,6 +128,19 @@ def _ogbench_evals() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def test_table_has_no_empty_rows_and_keeps_integers(tmp_path):
+    """OGBench rows have no normalized score: no row for it (not n = 0 with empty means); a task column
+    that Pusher rows leave empty is still written as 2, not 2.0."""
+    evals = _ogbench_evals()
+    pusher = evals.iloc[:3].assign(dataset="pusher", env_id="Pusher-v5", task=np.nan, normalized_score=0.9)
+    table = ci_table(pd.concat([evals, pusher], ignore_index=True))
+    assert (table["n"] > 0).all() and table["mean"].notna().all()
+    assert set(table.loc[table["dataset"] == "cube", "metric"]) == {"success"}
+    table.to_csv(tmp_path / "table.csv", index=False)
+    tasks = pd.read_csv(tmp_path / "table.csv", dtype=str)["task"].dropna()
+    assert set(tasks) == {"2"}
+
+
 def test_published_numbers_beside_ours_at_the_nearest_budget():
     from myreinflow.analysis.published import compare
 

@@ -83,12 +83,16 @@ def mean_ci(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
 
 
 def ci_table(evals: pd.DataFrame) -> pd.DataFrame:
-    """One row per (stage, dataset, env, flow, policy, inference_steps, metric): n, seeds, mean, CI."""
+    """One row per (stage, dataset, env, flow, policy, inference_steps, metric) that has values: n, seeds,
+    mean, CI (no row for a metric a group does not have, e.g. the normalized score of OGBench tasks).
+    Whole-number keys stay integers where some rows lack them (Pusher rows have no OGBench task)."""
     keys = [k for k in GROUP_KEYS if k in evals]
     metrics = [m for m in EVAL_METRICS if m in evals]
     rows = []
     for group, frame in evals.groupby(keys, sort=True, dropna=False):
         for metric in metrics:
+            if frame[metric].notna().sum() == 0:
+                continue
             mean, low, high = mean_ci(frame[metric].to_numpy())
             rows.append(
                 {
@@ -101,7 +105,11 @@ def ci_table(evals: pd.DataFrame) -> pd.DataFrame:
                     "ci_high": high,
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows, columns=[*keys, "metric", "n", "n_seeds", "mean", "ci_low", "ci_high"])
+    for key in ("task", "horizon_steps", "candidates", "inference_steps"):
+        if key in table and table[key].dropna().mod(1).eq(0).all():
+            table[key] = table[key].astype("Int64")
+    return table
 
 
 def headline_metric(table: pd.DataFrame) -> str:
