@@ -41,6 +41,7 @@ include: "workflow/rules/fql.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/toy2d.smk"
 include: "workflow/rules/summary.smk"
+include: "workflow/rules/report.smk"
 
 
 # every checkpoint, summary table and figure of the study, and so every job before them

@@ -1,0 +1,72 @@
+"""What the report's landing page (workflow/report/workflow.rst) says: the study in words, from the
+config, and the headline numbers, from this run's results/summary/headline.csv when it exists. Both go
+into `config["_report"]` (after validation), the one thing the page's template can read.
+"""
+
+import csv
+
+STAGE_WORDS = {
+    "bc": "behaviour cloning",
+    "fql": "FQL (a one-step policy distilled from the flow, against the critic)",
+    "mfql": "MeanFlow-QL (the MeanFlow's one step is the actor)",
+}
+FLOW_WORDS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "mlp": "MLP"}
+
+
+def _study_lines():
+    """One line per dataset entry: what is trained on it, for how long, and how it is evaluated."""
+    lines = []
+    for name, d in DATASETS.items():
+        task = f", task {d['task']}" if d.get("task") else ""
+        stages = []
+        for stage in STAGES[name]:
+            trained = flows(stage, name)
+            epochs = options(stage, name, trained[0]).get("epochs")
+            who = ", ".join(FLOW_WORDS[f] for f in trained)
+            budget = f", {epochs} passes over the data" if epochs is not None else ""
+            stages.append(f"{STAGE_WORDS[stage]} of {who}{budget}")
+        e = {**config["eval"], **d.get("eval", {})}
+        steps = ", ".join(str(k) for k in e["inference_steps"])
+        lines.append(
+            f"**{name}** (``{d['id']}``{task}): {'; then '.join(stages)}. Evaluation: "
+            f"{e['episodes']} episodes per policy and number of flow steps K = {steps}."
+        )
+    return lines
+
+
+def _key_question(row):
+    """The rows the landing page shows: MeanFlow at 1 step against ReFlow in BC, each FQL one-step
+    policy against the best BC policy, and the ReFlow-vs-MeanFlow rows in RL (headline.csv has them all).
+    """
+    question = row["question"]
+    if question.startswith("MeanFlow at 1 step"):
+        return row["stage"] == "bc"
+    if question.startswith("FQL ") and "policy) minus" in question:
+        return "(onestep policy) minus the best BC policy" in question
+    return True
+
+
+def _headline_rows(path="results/summary/headline.csv"):
+    """The headline CSV's rows as text cells (differences rounded), or none before a run made it."""
+    if not os.path.isfile(path):
+        return []
+    with open(path, newline="") as f:
+        rows = [row for row in csv.DictReader(f) if _key_question(row)]
+    for row in rows:
+        diff = (
+            float(row["difference"])
+            if row["difference"] not in ("", "nan")
+            else float("nan")
+        )
+        ratio = row["metric"] in ("updates_per_s", "latency_ms")
+        row["difference"] = f"{diff:.2f}×" if ratio else f"{diff:+.3f}"
+        row["holds"] = {"True": "yes", "False": "no"}.get(row["holds"], "—")
+    return rows
+
+
+config["_report"] = {
+    "study": _study_lines(),
+    "seeds": ", ".join(str(s) for s in SEEDS),
+    "distributions": ", ".join(DISTRIBUTIONS),
+    "headline": _headline_rows(),
+}
