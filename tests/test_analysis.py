@@ -141,6 +141,31 @@ def test_table_has_no_empty_rows_and_keeps_integers(tmp_path):
     assert set(tasks) == {"2"}
 
 
+@pytest.mark.parametrize("name", ["return", "fql", "curves"])
+def test_figures_have_no_panel_without_data(monkeypatch, tmp_path, name):
+    """OGBench (success only) beside Pusher (normalized score, distance, success): every panel drawn has
+    data, and every row and column has a visible panel."""
+    from myreinflow.analysis import figures
+
+    evals = _ogbench_evals().query("dataset == 'cube'")
+    pusher = evals.assign(dataset="pusher", env_id="Pusher-v5", task=np.nan, normalized_score=0.9,
+                          final_distance=0.2)  # fmt: skip
+    table = ci_table(pd.concat([evals, pusher], ignore_index=True))
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda g, out, title: drawn.append(g))
+    if name == "curves":
+        train = _rl_train({("fql", "reflow"): 20.0}).assign(**{"train/loss": 0.1})
+        figures.plot_curves(train, tmp_path / "c.png")
+    else:
+        figures.FIGURES[name](table, tmp_path / "f.png")
+    (g,) = drawn
+    visible = [[ax.get_visible() for ax in row] for row in g.axes]
+    assert all(ax.has_data() for ax in g.axes.flat if ax.get_visible())
+    assert all(any(row) for row in visible) and all(any(col) for col in zip(*visible, strict=True))
+    if name == "return":  # cube has no normalized score: its panel in that row is left out
+        assert not all(visible[0])
+
+
 def test_published_numbers_beside_ours_at_the_nearest_budget():
     from myreinflow.analysis.published import compare
 

@@ -155,11 +155,28 @@ def _steps_axis(g: sns.FacetGrid, steps) -> None:
 
 
 def _label_rows(g: sns.FacetGrid, xlabel: str, names: dict) -> None:
-    """Column titles on top, one y label per row (its metric) on the left, the x label at the bottom."""
-    g.set_titles(col_template="{col_name}", row_template="")
-    g.set_xlabels(xlabel)
-    for ax, row in zip(g.axes[:, 0], g.row_names, strict=True):
-        ax.set_ylabel(names.get(row, row))
+    """A panel only where there is data (a dataset without a metric gets no empty box in its row); each
+    column titled above its top panel, each row's metric as the y label of its leftmost panel, the x
+    label under the bottom panel of each column."""
+    g.set_titles(col_template="", row_template="")
+    g.set_xlabels("")
+    g.set_ylabels("")
+    shown = np.array([[ax.has_data() for ax in row] for row in g.axes])
+    for ax, visible in zip(g.axes.flat, shown.flat, strict=True):
+        ax.set_visible(bool(visible))
+    for i, row in enumerate(g.row_names or [""]):
+        if shown[i].any():
+            ax = g.axes[i, shown[i].argmax()]
+            ax.set_ylabel(names.get(row, row))
+            ax.yaxis.label.set_visible(True)
+            ax.tick_params(labelleft=True)
+    for j, col in enumerate(g.col_names or [""]):
+        if shown[:, j].any():
+            g.axes[shown[:, j].argmax(), j].set_title(col)
+            bottom = g.axes[len(shown) - 1 - shown[::-1, j].argmax(), j]
+            bottom.set_xlabel(xlabel)
+            bottom.xaxis.label.set_visible(True)
+            bottom.tick_params(labelbottom=True)
 
 
 def _save(g: sns.FacetGrid, out: str | Path, title: str) -> None:
@@ -196,7 +213,8 @@ def plot_return(table: pd.DataFrame, out: str | Path) -> None:
     _label_rows(g, STEPS_LABEL, METRIC_LABELS)
     g.add_legend(title="policy")
     title = (
-        "Return vs inference steps: ReFlow vs MeanFlow\nmean over evaluation episodes with 95 % bootstrap CI"
+        "Policy quality vs inference steps: ReFlow vs MeanFlow\n"
+        "mean over evaluation episodes with 95 % bootstrap CI; a panel where the dataset has the metric"
     )
     _save(g, out, title)
 
@@ -265,7 +283,7 @@ def plot_fql(table: pd.DataFrame, out: str | Path) -> None:
     keys = ["stage", "policy", "dataset", "flow", "inference_steps"]
     fql = table[table["stage"] == "fql"]
     datasets, flows = sorted(fql["dataset"].unique()), _present(FLOW_LABELS, fql["flow"])
-    metrics = _score_metrics(table)
+    metrics = _score_metrics(table[table["dataset"].isin(datasets)])  # rows only for what is plotted
     # every policy at its best steps K, chosen by its dataset's headline metric, shown with all metrics at K
     variants = pd.DataFrame([(*v, i) for i, v in enumerate(VARIANTS)], columns=["stage", "policy", "variant"])
     best = best_steps(table)[keys].merge(variants, on=["stage", "policy"])
