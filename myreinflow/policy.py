@@ -232,6 +232,27 @@ class ChunkPolicy:
         )
 
 
+def load_policy(path, policy: str = "auto", device="cpu", candidates: int = 1) -> ChunkPolicy:
+    """A trained policy, ready to act: policy `policy` (auto = the run's main one; flow, onestep, mlp,
+    categorical) of the checkpoint `path` (a model.pt, or the run directory holding it). With
+    `candidates` N > 1 (FQL-family checkpoints) it acts with the best of N samples by the run's critic.
+
+        policy = load_policy("results/fql/cube-single/reflow/seed0", "onestep")
+        chunks = policy.act(obs, inference_steps=1)  # obs (n, obs_dim) raw → (n, horizon_steps, act_dim)
+    """
+    ckpt = load_checkpoint(path, map_location=device)
+    policies = ckpt.get("policies", {})
+    name = next(iter(policies), None) if policy == "auto" else policy
+    if name not in policies:
+        raise UserError(f"policy {policy!r} is not in {str(path)!r}; it has: {', '.join(policies) or 'none'}")
+    chosen = ChunkPolicy.from_state(policies[name], device)
+    if candidates > 1:
+        from myreinflow.algos.fql import load_critic  # here: fql imports this module
+
+        chosen = chosen.best_of(load_critic(ckpt, device), candidates)
+    return chosen
+
+
 def best_of(obs: torch.Tensor, candidates: int, sample, score) -> torch.Tensor:
     """Q-chunking's best-of-N: per observation (n, d), `candidates` chunks from `sample(obs repeated)`
     and the one with the highest `score(obs repeated, flattened chunks)` (one value per chunk)."""

@@ -528,6 +528,17 @@ def test_eval_with_candidates_uses_the_runs_critic(minari_root, tmp_path, capsys
     assert main([*args, "--inference_steps", "2", "--candidates", "4", "--out", str(csv)]) == 0
     frame = pd.read_csv(csv)
     assert set(frame["candidates"]) == {4} and set(frame["policy"]) == {"flow", "onestep"}
+    # the Python API: the run directory's policies, ready to act on raw observations
+    from myreinflow import load_policy
+
+    spec = load_checkpoint(out / "model.pt")["policies"]["onestep"]["spec"]
+    obs = np.random.default_rng(0).normal(size=(5, spec["obs_dim"])).astype(np.float32)
+    for policy in (load_policy(out, "onestep"), load_policy(out / "model.pt", "flow", candidates=4)):
+        chunks = policy.act(obs, inference_steps=2)
+        assert chunks.shape == (5, spec["horizon_steps"], spec["act_dim"]) and np.isfinite(chunks).all()
+    assert load_policy(out).kind == "reflow"  # auto: the run's main policy, its flow
+    with pytest.raises(UserError, match="policy 'mlp' is not in"):
+        load_policy(out, "mlp")
     # a BC checkpoint has no critic: one line, exit 2
     bc = tmp_path / "bc"
     bc_args = ["bc", "--dataset", "myreinflow/pusher/tiny-v0", "--epochs", "1", "--hidden", "16"]
