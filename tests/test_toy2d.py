@@ -134,7 +134,7 @@ def test_checkerboard_ordering_on_a_small_budget(tmp_path):
     Measured over seeds 0–5 with 1 and 2 threads (sliced W1; noise 0.203): MeanFlow@1 0.078–0.134,
     ReFlow@1 0.910–0.939, 2-RF@1 0.059–0.063, ReFlow@32 0.054–0.058. MeanFlow's one step varies too
     much between seeds at this budget for a bound against noise or ReFlow@32 (0.5 × noise and
-    2 × ReFlow@32 both fail on 2 of 6 seeds); the 10k-step study in the README makes those comparisons.
+    2 × ReFlow@32 both fail on 2 of 6 seeds); the 10k-step study in docs/toy2d.md makes those comparisons.
     Bounds, at least twice the spread from the worst value: ReFlow@1 − MeanFlow@1 (measured 0.79–0.86)
     and ReFlow@1 − 2-RF@1 (measured 0.85–0.88) above 0.6."""
     got = checkerboard_statistics(tmp_path)

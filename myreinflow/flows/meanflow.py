@@ -17,7 +17,7 @@ the error is measured on the network's output: for data prediction ‖g − g_tg
 it is the clean-chunk MSE of data-prediction flow matching, ‖g − x‖².
 
 Defaults (`tr_sampler="uniform"`, `ratio_r_neq_t=0.5`, `adaptive_p=0.5`) are the recipe measured to work
-on this project's tasks (README, "Measured"); the paper's ImageNet recipe is `PAPER_RECIPE`
+on this project's tasks (docs/measurements.md); the paper's ImageNet recipe is `PAPER_RECIPE`
 (logit-normal(−0.4, 1) pairs, 25 % r ≠ t, p = 1), the CLI's `--meanflow_recipe paper`.
 """
 

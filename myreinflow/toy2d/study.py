@@ -66,7 +66,7 @@ class Toy2DConfig(FlowOptions, RunOptions):
     max_grad_norm: float = param(1.0, "gradient clipping (0 = off)", minimum=0)
     # FlowOptions with other defaults: a smaller net, velocity prediction (on the checkerboard, data
     # prediction blurs the squares: sliced W1 of ReFlow@32 0.048 vs 0.029 and of MeanFlow@1 0.105 vs
-    # 0.065 at 10k steps; README, "2D study"), and MeanFlow pairs that cover long intervals
+    # 0.065 at 10k steps; docs/toy2d.md), and MeanFlow pairs that cover long intervals
     hidden: tuple[int, ...] = inherited(FlowOptions, "hidden", (128, 128, 128))
     flow_prediction: str = inherited(FlowOptions, "flow_prediction", "velocity")
     meanflow_tr_sampler: str = inherited(FlowOptions, "meanflow_tr_sampler", "uniform")
