@@ -48,9 +48,26 @@ def test_headline_meanflow_against_reflow_at_its_best_steps(meanflow_1, holds):
     )
     table = ci_table(evals)
     row = headline(table).iloc[0]
-    assert row["b"] == "reflow K=4: 0.960"
+    assert (row["b"], row["b_mean"]) == ("bc reflow flow K=4", pytest.approx(0.96))
     assert row["difference"] == pytest.approx(meanflow_1 - 0.96)
     assert row["holds"] == holds
+
+
+def test_headline_names_a_tie_for_the_best_bc_policy():
+    evals = _evals(
+        {
+            ("bc", "reflow", "flow", 1): [0.0, 0.0],
+            ("bc", "meanflow", "flow", 1): [0.0, 0.0],
+            ("fql", "reflow", "onestep", 1): [0.5, 0.5],
+        }
+    )
+    rows = headline(ci_table(evals)).set_index("question")
+    best = rows.loc["FQL reflow (onestep policy) minus the best BC policy"]
+    assert best["b"] in (
+        "bc meanflow flow K=1 = bc reflow flow K=1 (tie)",
+        "bc reflow flow K=1 = bc meanflow flow K=1 (tie)",
+    )
+    assert rows["difference"].map(lambda d: round(d, 4) == d).all()  # rounded
 
 
 def test_headline_fql_against_the_best_bc_policy():
@@ -65,12 +82,15 @@ def test_headline_fql_against_the_best_bc_policy():
     rows = headline(ci_table(evals)).set_index("question")
     onestep = rows.loc["FQL reflow (onestep policy) minus the best BC policy"]
     assert onestep["difference"] == pytest.approx(0.05) and onestep["holds"]
-    assert onestep["b"] == "bc mlp mlp K=1: 0.850 [0.850, 0.850] (0.150 m)"  # mean [95 % CI] (distance)
+    # each side as numbers: label, mean, 95 % CI, final distance
+    b = [onestep[f"b{c}"] for c in ("", "_mean", "_ci_low", "_ci_high", "_final_distance")]
+    assert b == ["bc mlp mlp K=1", 0.85, 0.85, 0.85, pytest.approx(0.15)]
     flow = rows.loc["FQL reflow (flow policy) minus the best BC policy"]
     assert flow["difference"] == pytest.approx(-0.01) and not flow["holds"]
     start = rows.loc["FQL reflow (flow policy) minus the BC flow it started from"]
     assert start["difference"] == pytest.approx(0.04) and start["holds"]
-    assert start["b"] == "bc reflow flow K=2: 0.800 [0.800, 0.800] (0.200 m)"
+    assert (start["b"], start["b_mean"]) == ("bc reflow flow K=2", 0.8)
+    assert start["b_final_distance"] == pytest.approx(0.2)
 
 
 def test_read_train_labels_rows_from_contract_paths(tmp_path):
@@ -230,7 +250,8 @@ def test_headline_on_ogbench_shows_success_without_a_distance():
     rows = headline(ci_table(_ogbench_evals().assign(final_distance=np.nan)))
     fql = rows.set_index("question").loc["FQL reflow (onestep policy) minus the best BC policy"]
     assert fql["metric"] == "success" and fql["difference"] == pytest.approx(0.4)
-    assert fql["b"].startswith("bc mlp mlp K=1: 0.200 [") and "nan" not in fql["a"] + fql["b"]
+    assert fql["b"] == "bc mlp mlp K=1" and fql["b_mean"] == pytest.approx(0.2)
+    assert fql["a_ci_low"] < fql["a_mean"] < fql["a_ci_high"] and np.isnan(fql["a_final_distance"])
 
 
 def _rl_evals(mfql_success: float) -> pd.DataFrame:

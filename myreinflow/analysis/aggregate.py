@@ -204,8 +204,8 @@ def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
                 | {
                     "metric": metric,
                     "question": f"{name} minus FQL from ReFlow (acting policies, 1 step)",
-                    "a": _describe(table, ours),
-                    "b": _describe(table, ref),
+                    **_side("a", table, ours),
+                    **_side("b", table, ref),
                     "difference": float(ours["mean"] - ref["mean"]),
                     "holds": bool(ours["mean"] >= ref["ci_low"]) if pd.notna(ref["ci_low"]) else None,
                     "criterion": "a's mean >= b's 95 % CI low",
@@ -225,14 +225,24 @@ def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
                         | {
                             "metric": "updates_per_s",
                             "question": f"{name} updates/s divided by FQL from ReFlow's (same run)",
-                            "a": f"{name}: {a:.1f} updates/s",
-                            "b": f"FQL from ReFlow: {b:.1f} updates/s",
+                            "a": name,
+                            "a_mean": a,
+                            "b": "FQL from ReFlow",
+                            "b_mean": b,
                             "difference": a / b,
                             "holds": bool(a / b >= 1.5),
                             "criterion": "ratio >= 1.5",
                         }
                     )
     return rows
+
+
+SIDE_COLUMNS = ("", "_mean", "_ci_low", "_ci_high", "_final_distance")
+HEADLINE_COLUMNS = [
+    *("dataset", "stage", "metric", "question"),
+    *(f"{side}{suffix}" for side in "ab" for suffix in SIDE_COLUMNS),
+    *("difference", "holds", "criterion"),
+]
 
 
 def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -257,7 +267,6 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
             ref = ref[ref["policy"] == "flow"]
             mf = _score(table, stage, dataset, "meanflow", "flow", 1, metric)
             if len(ref) and len(mf):
-                k = int(ref["inference_steps"].iloc[0])
                 gap = float(mf["mean"].iloc[0] - ref["mean"].iloc[0])
                 rows.append(
                     {
@@ -265,8 +274,8 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
                         "stage": stage,
                         "metric": metric,
                         "question": "MeanFlow at 1 step minus ReFlow at its best steps",
-                        "a": f"meanflow K=1: {mf['mean'].iloc[0]:.3f}",
-                        "b": f"reflow K={k}: {ref['mean'].iloc[0]:.3f}",
+                        **_side("a", table, mf.iloc[0]),
+                        **_side("b", table, ref.iloc[0]),
                         "difference": gap,
                         "holds": bool(gap >= -tolerance),
                         "criterion": f"difference >= -{tolerance}",
@@ -278,33 +287,49 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
         if not len(bc):
             continue
         top = bc.loc[bc["mean"].idxmax()]
+        # every other BC policy at the same mean: the best BC policy is a tie, said so
+        others = bc[(bc["mean"] == top["mean"]) & (bc.index != top.name)]
+        top_ties = [_label(r) for _, r in others.iterrows()]
 
         for _, fql in best[(best["stage"] == "fql") & (best["dataset"] == dataset)].iterrows():
             start = bc[(bc["flow"] == fql["flow"]) & (bc["policy"] == "flow")]
             refs = [("the BC flow it started from", r) for _, r in start.iterrows()]
             for name, ref in refs + [("the best BC policy", top)]:
+                tied = top_ties if name == "the best BC policy" else []
                 rows.append(
                     {
                         "dataset": dataset,
                         "stage": "fql",
                         "metric": metric,
                         "question": f"FQL {fql['flow']} ({fql['policy']} policy) minus {name}",
-                        "a": _describe(table, fql),
-                        "b": _describe(table, ref),
+                        **_side("a", table, fql),
+                        **_side("b", table, ref, tied),
                         "difference": float(fql["mean"] - ref["mean"]),
                         "holds": bool(fql["mean"] > ref["mean"]),
                         "criterion": "difference > 0",
                     }
                 )
     rows += rl_headline(table, train)
-    columns = ["dataset", "stage", "metric", "question", "a", "b", "difference", "holds", "criterion"]
-    return pd.DataFrame(rows, columns=columns)
+    frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
+    frame["difference"] = frame["difference"].astype(float).round(4)
+    return frame
 
 
-def _describe(table: pd.DataFrame, row) -> str:
-    """'stage flow policy K=k: score [95 % CI] (final distance m)' of a best-steps row."""
+def _label(row) -> str:
+    """'stage flow policy K=k' of a table row."""
+    return f"{row['stage']} {row['flow']} {row['policy']} K={int(row['inference_steps'])}"
+
+
+def _side(prefix: str, table: pd.DataFrame, row, tied: list[str] = ()) -> dict:
+    """One side of a headline comparison as columns: `prefix` (its label: stage flow policy K, with any
+    policies tied with it named), `prefix`_mean, _ci_low, _ci_high and _final_distance (metres, where
+    the env has it)."""
     k = int(row["inference_steps"])
     d = _score(table, row["stage"], row["dataset"], row["flow"], row["policy"], k, "final_distance")
-    distance = f" ({d['mean'].iloc[0]:.3f} m)" if len(d) and pd.notna(d["mean"].iloc[0]) else ""
-    ci = f" [{row['ci_low']:.3f}, {row['ci_high']:.3f}]" if pd.notna(row.get("ci_low")) else ""
-    return f"{row['stage']} {row['flow']} {row['policy']} K={k}: {row['mean']:.3f}{ci}{distance}"
+    return {
+        prefix: " = ".join([_label(row), *tied]) + (" (tie)" if tied else ""),
+        f"{prefix}_mean": float(row["mean"]),
+        f"{prefix}_ci_low": float(row["ci_low"]),
+        f"{prefix}_ci_high": float(row["ci_high"]),
+        f"{prefix}_final_distance": float(d["mean"].iloc[0]) if len(d) else float("nan"),
+    }

@@ -46,21 +46,39 @@ def _key_question(row):
     return True
 
 
+def _number(text):
+    return float(text) if text not in ("", "nan", None) else float("nan")
+
+
+def _cell(row, side, unit):
+    """'label: mean [95 % CI]' of one side of a headline row (its numeric columns)."""
+    mean, low, high = (
+        _number(row[f"{side}{s}"]) for s in ("_mean", "_ci_low", "_ci_high")
+    )
+    if unit:
+        return f"{row[side]}: {mean:.1f} {unit}"
+    interval = f" [{low:.3f}, {high:.3f}]" if low == low and high == high else ""
+    return f"{row[side]}: {mean:.3f}{interval}"
+
+
 def _headline_rows(path="results/summary/headline.csv"):
     """The headline CSV's rows as text cells (differences rounded), or none before a run made it."""
     if not os.path.isfile(path):
         return []
     with open(path, newline="") as f:
-        rows = [row for row in csv.DictReader(f) if _key_question(row)]
+        reader = csv.DictReader(f)
+        if "a_mean" not in (
+            reader.fieldnames or []
+        ):  # written by an older version: no numbers to show
+            return []
+        rows = [row for row in reader if _key_question(row)]
     for row in rows:
-        diff = (
-            float(row["difference"])
-            if row["difference"] not in ("", "nan")
-            else float("nan")
-        )
         ratio = row["metric"] in ("updates_per_s", "latency_ms")
+        diff = _number(row["difference"])
         row["difference"] = f"{diff:.2f}×" if ratio else f"{diff:+.3f}"
         row["holds"] = {"True": "yes", "False": "no"}.get(row["holds"], "—")
+        for side in "ab":
+            row[side] = _cell(row, side, "updates/s" if ratio else "")
     return rows
 
 
