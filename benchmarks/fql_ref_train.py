@@ -4,7 +4,7 @@ The reference's `main.py` logs to WandB in online mode, hard-coded (`utils/log_u
 prompts for a login or fails without a network. This wrapper makes every `wandb.init` a disabled run and
 then runs `main.py` unchanged with the flags given here, so the reference's own training, evaluation and
 CSV logs (`<save_dir>/.../train.csv`, `eval.csv`) are what is compared. The reference stays outside this
-repository (`../shared/bench/fqlref/setup.sh` builds its source tree and venv; add `ogbench wandb tqdm
+repository (`benchmarks/fqlref/setup.sh` builds its source tree and venv; add `ogbench wandb tqdm
 pillow` to that venv: checked with ogbench 1.2.2 and wandb 0.31). OGBench's loader reads the data from
 `$HOME/.ogbench/data/<dataset>.npz` and `-val.npz` (`myreinflow.data.manipspace.write_npz` writes them).
 

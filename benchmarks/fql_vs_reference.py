@@ -1,7 +1,7 @@
 """FQL updates/s side by side with the public JAX implementation, on this machine, now; prints JSON.
 
-Runs `benchmarks/fql_update.py` (ours) and the team's harness for github.com/seohongpark/fql
-(`../shared/bench/fqlref/fql_ref_throughput.py`, JAX on CPU) alternately, `--rounds` times, for 4×512
+Runs `benchmarks/fql_update.py` (ours) and `benchmarks/fqlref/fql_ref_throughput.py` (the public
+github.com/seohongpark/fql, JAX on CPU, in its own venv) alternately, `--rounds` times, for 4×512
 and 3×256 networks with chunk 1 and 4 (the reference flattens a chunk of 4 actions of dimension 7 into
 one action of dimension 28), at each thread count of `--threads`. Each run is pinned to that many cores
 (`taskset`), so "1 thread" means one core for either implementation whatever its own thread pools do.
@@ -11,7 +11,8 @@ the machine otherwise idle.
 
 The reference stays outside this repository. To get it (a few minutes, CPU JAX from the package index):
 
-    FQLREF_ROOT=/scratch/fqlref bash ../shared/bench/fqlref/setup.sh <bare git dir of seohongpark/fql>
+    git clone --bare https://github.com/seohongpark/fql /scratch/fql.git
+    FQLREF_ROOT=/scratch/fqlref bash benchmarks/fqlref/setup.sh /scratch/fql.git
     python benchmarks/fql_vs_reference.py --fqlref_root /scratch/fqlref   # or FQLREF_ROOT in the env
 
 Without it the benchmark prints one line saying what is missing and exits 0.
@@ -32,7 +33,7 @@ from pathlib import Path
 from myreinflow.utils import cpu_name
 
 REPO = Path(__file__).resolve().parents[1]
-HARNESS = REPO.parent / "shared" / "bench" / "fqlref" / "fql_ref_throughput.py"
+HARNESS = REPO / "benchmarks" / "fqlref" / "fql_ref_throughput.py"
 CONFIGS = [("4x512", 1), ("4x512", 4), ("3x256", 1), ("3x256", 4)]
 ACT_DIM = 7
 
