@@ -9,6 +9,7 @@ a finished run is a no-op.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class TrainingRun:
     objects saved under `policies` (the names of the eval CSV's `policy` column, main one first);
     `counters`: plain values (step — always —, epoch, ...), attributes of the run (`run.step += 1`) that
     the checkpoint saves and restores. Keys in `resumable` may differ between a run and its resumption.
+    `resolved`: what the run made of the config's `auto` values (e.g. the flow taken over from `--init`),
+    written into config.yaml; the checkpoint keeps the config as given, which resumption compares.
     """
 
     def __init__(
@@ -92,11 +95,13 @@ class TrainingRun:
         run_name: str = "",
         progress: bool = True,
         write_config: bool = True,
+        resolved: dict | None = None,
         **counters,
     ):
         self.stage, self.cfg, self.out, self.resumable = stage, cfg, Path(out), resumable
         self.device, self.generator, self.state, self.policies = device, generator, state, policies or {}
         self.run_name, self.progress, self.write_config = run_name, progress, write_config
+        self.resolved = resolved or {}
         self.counter_names = tuple(counters)
         for name, value in counters.items():
             setattr(self, name, value)
@@ -133,7 +138,8 @@ class TrainingRun:
     def start(self) -> None:
         """Writes config.yaml and opens the log (cut back to the checkpoint's step when resuming)."""
         if self.write_config:
-            atomic_write_text(self.out / "config.yaml", to_yaml(self.cfg))
+            resolved = dataclasses.replace(self.cfg, **self.resolved)
+            atomic_write_text(self.out / "config.yaml", to_yaml(resolved))
         step = self.step
         if step:
             print(f"resuming {self.ckpt_path} at " + ", ".join(f"{k} {v}" for k, v in self.counters.items()))

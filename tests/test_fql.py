@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
 from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
@@ -248,6 +249,11 @@ def test_offline_to_online_on_pusher_with_resume_and_eval(minari_root, tmp_path)
     assert main(_fql_args(out, "--online_steps", "150", "--online_eval_freq", "100")) == 0
     ckpt = load_checkpoint(out / "model.pt")
     assert ckpt["stage"] == "fql" and ckpt["env_steps"] == 150
+    # config.yaml says what the run resolved; the checkpoint keeps the config as given (resume compares it)
+    written = yaml.safe_load((out / "config.yaml").read_text())
+    resolved = {k: written[k] for k in ("flow", "flow_prediction", "flow_steps")}
+    assert resolved == {"flow": "reflow", "flow_prediction": "data", "flow_steps": 10}
+    assert (ckpt["config"]["flow_prediction"], ckpt["config"]["flow_steps"]) == ("auto", 0)
     # Pusher episodes last 100 steps: one finished online episode joined the replay
     assert len(ckpt["online_episodes"]) == 1
     assert ckpt["online_episodes"][0]["observations"].shape == (101, 23)

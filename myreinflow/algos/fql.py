@@ -57,6 +57,7 @@ from myreinflow.policy import (
     load_bc_flow,
     onestep_spec,
     policy_spec,
+    prediction_of,
 )
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
@@ -362,6 +363,11 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
         policies=agent.policies(normalizer, device),
         run_name=f"{stage}-{flow_spec['kind']}-{cfg.dataset}-s{cfg.seed}",
         progress=progress,
+        resolved={
+            "flow": flow_spec["kind"],
+            "flow_prediction": prediction_of(flow_spec),
+            "flow_steps": agent.flow_steps,
+        },
         step=0,
         epoch=0,
         env_steps=0,
