@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
+from myreinflow.analysis.cli import SUMMARIZE_HELP
 from myreinflow.errors import UserError
 
 
@@ -109,39 +111,18 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_data)
 
 
-def _training_args(config_class):
+def _training_args(module: str, config_class: str):
+    """What adds the arguments of a command configured by the dataclass `module`.`config_class`
+    (imported only when that command runs: the training modules import torch)."""
+
     def add(p: argparse.ArgumentParser) -> None:
         from myreinflow.config import add_dataclass_args
 
         p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
-        add_dataclass_args(p, config_class())
+        add_dataclass_args(p, getattr(importlib.import_module(module), config_class))
 
     return add
-
-
-def _bc_config():
-    from myreinflow.algos.bc import BCConfig
-
-    return BCConfig
-
-
-def _fql_config():
-    from myreinflow.algos.fql import FQLConfig
-
-    return FQLConfig
-
-
-def _mfql_config():
-    from myreinflow.algos.mfql import MFQLConfig
-
-    return MFQLConfig
-
-
-def _toy2d_config():
-    from myreinflow.toy2d import Toy2DConfig
-
-    return Toy2DConfig
 
 
 def _eval_args(p: argparse.ArgumentParser) -> None:
@@ -210,28 +191,28 @@ COMMANDS = {
         (),
         "behaviour cloning of a flow (ReFlow/MeanFlow), MLP or categorical policy",
         _bc,
-        _training_args(_bc_config),
+        _training_args("myreinflow.algos.bc", "BCConfig"),
     ),
     "fql": (
         (),
         "flow Q-learning fine-tuning of a BC flow, offline and offline→online",
         _fql,
-        _training_args(_fql_config),
+        _training_args("myreinflow.algos.fql", "FQLConfig"),
     ),
     "mfql": (
         (),
         "MeanFlow Q-learning: a MeanFlow's one step as the actor, FQL's critic",
         _mfql,
-        _training_args(_mfql_config),
+        _training_args("myreinflow.algos.mfql", "MFQLConfig"),
     ),
     "eval": ((), "evaluation rollouts of a checkpoint over a sweep of inference steps", _eval, _eval_args),
     "toy2d": (
         ("mean-flow-2d",),
         "2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE",
         _toy2d,
-        _training_args(_toy2d_config),
+        _training_args("myreinflow.toy2d", "Toy2DConfig"),
     ),
-    "summarize": ((), "summary tables and figures of a study (used by the pipeline)", None, _summarize_args),
+    "summarize": ((), SUMMARIZE_HELP, None, _summarize_args),
 }
 
 

@@ -15,7 +15,7 @@ import torch
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.envs import shared_vec_env, task_metrics
 from myreinflow.errors import UserError
-from myreinflow.policy import ChunkPolicy
+from myreinflow.policy import ChunkPolicy, checkpoint_policies
 
 # evaluation during training uses env seeds from the run's seed + this: apart from the seeds that
 # `myreinflow eval` uses by default (0, 1, ...)
@@ -157,22 +157,11 @@ def evaluate_checkpoint(
     import pandas as pd
 
     ckpt = load_checkpoint(path, map_location=device)
-    policies = ckpt.get("policies", {})
-    names = {"all": list(policies), "auto": list(policies)[:1]}.get(which, [which])
-    if not names or any(name not in policies for name in names):
-        raise UserError(f"--policy {which!r} is not in {path}; it has: {', '.join(policies) or 'none'}")
+    chosen = checkpoint_policies(ckpt, which, path, device, candidates)
     info, config = ckpt["dataset"], ckpt.get("config", {})
-    main_kind = next(iter(policies.values()))["spec"]["kind"]  # the flow (or baseline) of the run
-    critic = None
-    if candidates > 1:
-        from myreinflow.algos.fql import load_critic
-
-        critic = load_critic(ckpt, device)
+    main_kind = next(iter(ckpt["policies"].values()))["spec"]["kind"]  # the flow (or baseline) of the run
     frames = []
-    for name in names:
-        policy = ChunkPolicy.from_state(policies[name], device)
-        if critic is not None:
-            policy = policy.best_of(critic, candidates)
+    for name, policy in chosen.items():
         steps = list(inference_steps) if policy.is_flow else [1]
         rows = evaluate(
             policy, info, steps, episodes, seed, num_envs, vectorization_mode, progress, act_steps

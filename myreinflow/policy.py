@@ -232,6 +232,28 @@ class ChunkPolicy:
         )
 
 
+def checkpoint_policies(
+    ckpt: dict, which: str, source, device, candidates: int = 1
+) -> dict[str, ChunkPolicy]:
+    """The policies `which` names in a loaded checkpoint, ready to act: a name (flow, onestep, mlp,
+    categorical), `auto` (the run's main policy) or `all`, as {name: ChunkPolicy}. With `candidates`
+    N > 1 (FQL-family checkpoints) each acts with the best of N samples by the run's critic. `source`
+    names the checkpoint in the error."""
+    policies = ckpt.get("policies", {})
+    names = {"all": list(policies), "auto": list(policies)[:1]}.get(which, [which])
+    if not names or any(name not in policies for name in names):
+        raise UserError(
+            f"--policy {which!r} is not in {str(source)!r}; it has: {', '.join(policies) or 'none'}"
+        )
+    chosen = {name: ChunkPolicy.from_state(policies[name], device) for name in names}
+    if candidates > 1:
+        from myreinflow.algos.fql import load_critic  # here: fql imports this module
+
+        critic = load_critic(ckpt, device)
+        chosen = {name: policy.best_of(critic, candidates) for name, policy in chosen.items()}
+    return chosen
+
+
 def load_policy(path, policy: str = "auto", device="cpu", candidates: int = 1) -> ChunkPolicy:
     """A trained policy, ready to act: policy `policy` (auto = the run's main one; flow, onestep, mlp,
     categorical) of the checkpoint `path` (a model.pt, or the run directory holding it). With
@@ -241,15 +263,7 @@ def load_policy(path, policy: str = "auto", device="cpu", candidates: int = 1) -
         chunks = policy.act(obs, inference_steps=1)  # obs (n, obs_dim) raw → (n, horizon_steps, act_dim)
     """
     ckpt = load_checkpoint(path, map_location=device)
-    policies = ckpt.get("policies", {})
-    name = next(iter(policies), None) if policy == "auto" else policy
-    if name not in policies:
-        raise UserError(f"policy {policy!r} is not in {str(path)!r}; it has: {', '.join(policies) or 'none'}")
-    chosen = ChunkPolicy.from_state(policies[name], device)
-    if candidates > 1:
-        from myreinflow.algos.fql import load_critic  # here: fql imports this module
-
-        chosen = chosen.best_of(load_critic(ckpt, device), candidates)
+    (chosen,) = checkpoint_policies(ckpt, policy, path, device, candidates).values()
     return chosen
 
 

@@ -445,14 +445,11 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
     _save(g, out, title)
 
 
-def _rl_curves(train: pd.DataFrame) -> pd.DataFrame:
+def _rl_curves(train: pd.DataFrame, speed: pd.DataFrame) -> pd.DataFrame:
     """Evaluations during training of the critic-based methods (CRITIC_METHODS), one row per run and
     evaluation: `method`, `step`, `seconds` (the method's training time at that step, evaluations left
-    out: step / its updates per second, the mean over its seeds, so that seeds share their x values)
-    and `value` (success, or the normalized score where there is none)."""
-    speed = (
-        training_speed(train).groupby(["stage", "dataset", "flow"], as_index=False)["updates_per_s"].mean()
-    )
+    out: step / its updates per second `speed`, the mean over its seeds, so that seeds share their x
+    values) and `value` (success, or the normalized score where there is none)."""
     runs = train.merge(speed, on=["stage", "dataset", "flow"])
     frames = []
     for (stage, flow), (_, name) in CRITIC_METHODS.items():
@@ -477,7 +474,11 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
     and its final evaluation (1 step, 95 % interval) labelled with the method's training updates/s."""
     _check(train, ("stage", "dataset", "flow", "seed", "step", "wall_s"), "train table")
     _check(table, SUMMARY_COLUMNS, "table")
-    curves = _rl_curves(train)
+    # each method's updates per second, the mean over its seeds: the time axis and the final bars' labels
+    keys = ["stage", "dataset", "flow"]
+    speed = training_speed(train).groupby(keys, as_index=False)["updates_per_s"].mean()
+    curves = _rl_curves(train, speed)
+    rate = speed.set_index(keys)["updates_per_s"]
     counts = curves.groupby("dataset")["method"].nunique() if len(curves) else pd.Series(dtype=int)
     datasets = sorted(counts[counts > 1].index)
     if not datasets:
@@ -485,7 +486,6 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
     _theme()
     names = [name for _, name in CRITIC_METHODS.values()]
     palette = dict(zip(names, [color("reflow"), color("meanflow"), _CB[2]], strict=True))
-    speed = training_speed(train).groupby(["stage", "dataset", "flow"])["updates_per_s"].mean()
     fig, axes = plt.subplots(len(datasets), 3, figsize=(13, 3.6 * len(datasets)), squeeze=False)
     for row, dataset in zip(axes, datasets, strict=True):
         data = curves[curves["dataset"] == dataset]
@@ -523,9 +523,9 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
                 & (table["metric"] == metric)
                 & (table.get("candidates", 1) == 1)
             ]
-            if len(hit) and (stage, dataset, flow) in speed:
+            if len(hit) and (stage, dataset, flow) in rate:
                 wrapped = name.replace(" from ", " from\n")  # three bars' labels side by side
-                label = f"{wrapped}\n{speed[(stage, dataset, flow)]:.1f} updates/s"
+                label = f"{wrapped}\n{rate[(stage, dataset, flow)]:.1f} updates/s"
                 final.append(hit.iloc[0].to_dict() | {"method": name, "label": label})
         ax = row[2]
         if final:

@@ -239,10 +239,14 @@ def final_outputs():
     )
 
 
+def eval_settings(dataset):
+    """The evaluation settings of the config entry named `dataset`: the top-level `eval` < the entry's."""
+    return {**config["eval"], **DATASETS[dataset].get("eval", {})}
+
+
 def eval_args(wildcards):
-    """What an evaluation computes, as flags (the top-level `eval` < the dataset entry's): a change
-    re-runs evaluations, never training."""
-    e = {**config["eval"], **DATASETS[wildcards.dataset].get("eval", {})}
+    """What an evaluation computes, as flags: a change re-runs evaluations, never training."""
+    e = eval_settings(wildcards.dataset)
     steps = " ".join(str(k) for k in e["inference_steps"])
     return (
         f"--inference_steps {steps} --episodes {e['episodes']} --num_envs {e['num_envs']}"

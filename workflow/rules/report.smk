@@ -25,7 +25,7 @@ def _study_lines():
             who = ", ".join(FLOW_WORDS[f] for f in trained)
             budget = f", {epochs} passes over the data" if epochs is not None else ""
             stages.append(f"{STAGE_WORDS[stage]} of {who}{budget}")
-        e = {**config["eval"], **d.get("eval", {})}
+        e = eval_settings(name)
         steps = ", ".join(str(k) for k in e["inference_steps"])
         lines.append(
             f"**{name}** (``{d['id']}``{task}): {'; then '.join(stages)}. Evaluation: "
@@ -47,7 +47,8 @@ def _key_question(row):
 
 
 def _number(text):
-    return float(text) if text not in ("", "nan", None) else float("nan")
+    """A CSV cell as a float (an empty cell: NaN)."""
+    return float(text) if text else float("nan")
 
 
 def _cell(row, side, unit):
