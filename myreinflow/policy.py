@@ -2,87 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import numpy as np
 import torch
 from torch import nn
 
 from myreinflow.checkpoint import load_checkpoint
-from myreinflow.config import param
+from myreinflow.configs import FlowOptions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.flows import FLOWS
-from myreinflow.flows.base import PREDICTIONS
-from myreinflow.flows.meanflow import PAPER_RECIPE
 from myreinflow.nets import ChunkPolicyNet, FlowNet, OneStepPolicyNet
 
 POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical", "onestep")
-# the FlowOptions fields that --meanflow_recipe paper sets
-RECIPE_FIELDS = ("meanflow_tr_sampler", "ratio_r_neq_t", "adaptive_p")
-
-
-@dataclass
-class FlowOptions:
-    """Network and flow hyperparameters of a flow policy: the base of every trainer's config."""
-
-    hidden: tuple[int, ...] = param((256, 256, 256), "hidden layer widths", min_items=1, minimum=1)
-    activation: str = param("silu", "activation", choices=("silu", "gelu", "relu", "mish"))
-    time_dim: int = param(32, "size of each sinusoidal time embedding", minimum=2, multiple_of=2)
-    max_freq: float = param(30.0, "highest angular frequency of the time embedding", exclusive_minimum=0)
-    flow_prediction: str = param(
-        "data",
-        "what the flow network outputs: the clean chunk g (u = (z - g)/t) or the velocity u",
-        choices=PREDICTIONS,
-    )
-    reflow_time_sampler: str = param(
-        "uniform", "ReFlow training times", choices=("uniform", "logit_normal", "beta")
-    )
-    meanflow_recipe: str = param(
-        "custom",
-        "MeanFlow (t, r) recipe: the three options below (custom), or the paper's logit-normal pairs, "
-        "a quarter of them r != t and p = 1 (paper; leave the three at their defaults)",
-        choices=("custom", "paper"),
-    )
-    meanflow_tr_sampler: str = param(
-        "uniform", "MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")
-    )
-    ratio_r_neq_t: float = param(0.5, "MeanFlow: fraction of pairs with r != t", minimum=0, maximum=1)
-    full_interval_frac: float = param(
-        0.1, "MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)", minimum=0, maximum=1
-    )
-    adaptive_p: float = param(0.5, "MeanFlow adaptive loss weight power p")
-    adaptive_c: float = param(1e-3, "MeanFlow adaptive loss weight constant c", exclusive_minimum=0)
-
-    def flow_rules(self) -> dict[str, tuple[bool, str]]:
-        """{name: (ok, allowed)} of the rules that relate several of these fields, for
-        `config.check_config` (each field's own bounds are in its `option`)."""
-        return {
-            "meanflow_recipe": (
-                self.meanflow_recipe == "custom" or not self._recipe_fields_changed(),
-                "'custom' when meanflow_tr_sampler, ratio_r_neq_t or adaptive_p is set ('paper' sets them)",
-            ),
-        }
-
-    def _recipe_fields_changed(self) -> bool:
-        defaults = {f.name: f.default for f in fields(self)}
-        return any(getattr(self, k) != defaults[k] for k in RECIPE_FIELDS)
-
-    def flow_kwargs(self, kind: str) -> dict:
-        """Constructor options of flow `kind` (reflow, meanflow; none for other kinds)."""
-        meanflow = {
-            "tr_sampler": self.meanflow_tr_sampler,
-            "ratio_r_neq_t": self.ratio_r_neq_t,
-            "full_interval_frac": self.full_interval_frac,
-            "adaptive_p": self.adaptive_p,
-            "adaptive_c": self.adaptive_c,
-        }
-        if self.meanflow_recipe == "paper":
-            meanflow |= PAPER_RECIPE
-        return {
-            "reflow": {"time_sampler": self.reflow_time_sampler, "prediction": self.flow_prediction},
-            "meanflow": {**meanflow, "prediction": self.flow_prediction},
-        }.get(kind, {})
 
 
 def policy_name(kind: str) -> str:

@@ -21,8 +21,6 @@ from myreinflow.config import to_dict, to_yaml
 from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text
 
-LR_SCHEDULES = ("cosine", "constant")
-
 
 def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int):
     """`cosine`: from the optimizer's learning rate down to 0 over `total_steps` updates (then 0);

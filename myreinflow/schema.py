@@ -61,10 +61,10 @@ PIPELINE_KEYS = RunOptions.RUN_KEYS | {"dataset", "source", "task", "reward", "m
 PIPELINE_KEYS |= {"init"}
 PIPELINE_KEYS |= {"distribution", "flows", "epochs", "steps", "inference_steps"}
 SCHEMA_DEFS = {
-    "bc_options": ("myreinflow.algos.bc", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),
-    "fql_options": ("myreinflow.algos.fql", "FQLConfig", PIPELINE_KEYS - {"epochs"}),
-    "mfql_options": ("myreinflow.algos.mfql", "MFQLConfig", PIPELINE_KEYS - {"epochs"}),
-    "toy2d_options": ("myreinflow.toy2d.study", "Toy2DConfig", PIPELINE_KEYS),
+    "bc_options": ("myreinflow.configs", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),
+    "fql_options": ("myreinflow.configs", "FQLConfig", PIPELINE_KEYS - {"epochs"}),
+    "mfql_options": ("myreinflow.configs", "MFQLConfig", PIPELINE_KEYS - {"epochs"}),
+    "toy2d_options": ("myreinflow.configs", "Toy2DConfig", PIPELINE_KEYS),
 }
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA_HEADER = """\

@@ -350,3 +350,13 @@ def test_nan_is_refused_by_a_bounded_field():
 def test_schema_file_comment_says_how_to_regenerate():
     text = Path(SCHEMA_FILE).read_text()
     assert "python -m myreinflow.schema --write-schema" in text.split("$defs:")[0]
+
+
+def test_the_configs_name_tuples_are_the_registries_keys():
+    """configs.py names the flows and 2D targets without importing them (torch): the names must be the
+    registries' keys."""
+    from myreinflow.configs import FLOW_KINDS, TOY2D_DISTRIBUTIONS
+    from myreinflow.flows import FLOWS
+    from myreinflow.toy2d import DISTRIBUTIONS
+
+    assert tuple(FLOWS) == FLOW_KINDS and tuple(DISTRIBUTIONS) == TOY2D_DISTRIBUTIONS

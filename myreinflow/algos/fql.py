@@ -32,22 +32,20 @@ ends at success, so the steps after it never happen in evaluation. With h = 1 th
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from myreinflow.config import RunOptions, check_config, inherited, param
+from myreinflow.config import RunOptions
+from myreinflow.configs import FQLConfig
 from myreinflow.data import load_dataset
-from myreinflow.data.offline import DataOptions, dataset_info, load_transitions, spaces_of
+from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
 from myreinflow.data.replay import Episode, OnlineEpisodes
 from myreinflow.envs import make_env
 from myreinflow.errors import UserError
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
-from myreinflow.flows import FLOWS
-from myreinflow.flows.base import PREDICTIONS
 from myreinflow.nets import EnsembleMLP
 from myreinflow.policy import (
     ChunkPolicy,
@@ -61,72 +59,6 @@ from myreinflow.policy import (
 )
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
-
-
-@dataclass
-class FQLConfig(DataOptions, RunOptions):
-    dataset: str = inherited(DataOptions, "dataset", "myreinflow/pusher/mixed-v0")
-    init: str = param("", "BC checkpoint whose flow (and normaliser) FQL starts from")
-    flow: str = param("auto", "BC flow: auto = --init's (else reflow)", choices=("auto", *FLOWS))
-    flow_prediction: str = param(
-        "auto", "what the flow's network outputs: auto = --init's (else data)", choices=("auto", *PREDICTIONS)
-    )
-    epochs: int = param(20, "offline passes; one pass = transitions / batch_size updates", minimum=0)
-    online_steps: int = param(0, "env steps of online fine-tuning after the offline phase", minimum=0)
-    updates_per_step: int = param(1, "online: updates per env step", minimum=1)
-    batch_size: int = param(256, "minibatch size", minimum=1)
-    lr_flow: float = param(3e-4, "Adam learning rate of the BC flow", exclusive_minimum=0)
-    lr_actor: float = param(3e-4, "Adam learning rate of the one-step policy", exclusive_minimum=0)
-    lr_critic: float = param(3e-4, "Adam learning rate of the critic", exclusive_minimum=0)
-    alpha: float = param(10.0, "distillation weight α", minimum=0)
-    discount: float = param(0.99, "per-step discount γ (a chunk bootstraps with γ^h)", minimum=0, maximum=1)
-    tau: float = param(0.005, "Polyak rate of the target critic", exclusive_minimum=0, maximum=1)
-    q_agg: str = param("mean", "ensemble aggregate in the TD target", choices=("mean", "min"))
-    normalize_q_loss: bool = param(False, "scale the Q term by 1/mean|Q|")
-    flow_steps: int = param(0, "flow steps of the distillation target (0 = ReFlow 10, MeanFlow 1)", minimum=0)
-    only_optimize_bc_flow: bool = param(False, "ablation: actor loss = BC flow loss (no critic is trained)")
-    horizon_steps: int = param(4, "actions per chunk h (must match --init)", minimum=1)
-    cond_steps: int = param(1, "stacked observations (must match --init)", minimum=1)
-    hidden: tuple[int, ...] = param(
-        (256,) * 3, "one-step policy and critic (ref. 4×512)", min_items=1, minimum=1
-    )
-    activation: str = param("gelu", "one-step policy and critic", choices=("gelu", "silu", "relu"))
-    num_critics: int = param(2, "critic ensemble size", minimum=1)
-    flow_hidden: tuple[int, ...] = param(
-        (256,) * 3, "a fresh flow's (not with --init)", min_items=1, minimum=1
-    )
-    compile: str = param(
-        "auto",
-        "torch.compile the update: auto = on CUDA (CUDA graphs), off on CPU; on = also on CPU (pays after "
-        "its ~1 min compile: 1.2-1.4x updates/s measured); off",
-        choices=("auto", "on", "off"),
-    )
-    eval_freq: int = param(5, "offline: evaluate and checkpoint every N epochs (0 = at the end)", minimum=0)
-    online_eval_freq: int = param(10_000, "online: evaluate and checkpoint every N env steps", minimum=1)
-    eval_episodes: int = param(10, "episodes per evaluation during training", minimum=1)
-    eval_flow: bool = param(True, "evaluations during training also roll out the fine-tuned flow")
-    candidates: int = param(
-        1, "act (evaluations, online) with the best of N chunks of the acting policy by the critic", minimum=1
-    )
-    candidates_in_target: bool = param(False, "the TD target's next chunk too is the best of `candidates`")
-    seed: int = param(42, "random seed", minimum=0)
-    out: str = param("", "output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
-
-    def __post_init__(self):
-        check_config(self, self.rules())
-
-    def rules(self) -> dict[str, tuple[bool, str]]:
-        """Cross-field rules for `check_config` ({key: (ok, what is allowed)})."""
-        return {
-            "candidates_in_target": (
-                not self.candidates_in_target or self.candidates > 1,
-                "false unless candidates > 1",
-            )
-        }
-
-    def output_dir(self, flow: str) -> Path:
-        return Path(self.out or f"results/fql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
-
 
 # keys that may change between a run and its resumption without changing what is trained so far
 RESUMABLE_KEYS = RunOptions.RUN_KEYS | {"epochs", "online_steps", "eval_freq", "online_eval_freq"}

@@ -29,40 +29,13 @@ Where this differs from the reference, deliberately:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from myreinflow.algos import fql
-from myreinflow.config import check_config, inherited, param
+from myreinflow.configs import MFQLConfig
 from myreinflow.policy import ChunkPolicy
-
-
-@dataclass
-class MFQLConfig(fql.FQLConfig):
-    flow: str = inherited(fql.FQLConfig, "flow", "meanflow", "the flow: MeanFlow (its one step is the actor)")
-    alpha: float = inherited(fql.FQLConfig, "alpha", 10.0, "weight α of the MeanFlow (BC) loss")
-    bound_loss_weight: float = param(
-        1.0, "weight of the penalty on one-step actions outside [-1, 1]", minimum=0
-    )
-    out: str = inherited(
-        fql.FQLConfig, "out", "", "output directory (default results/mfql/<dataset>/meanflow/seed<seed>)"
-    )
-
-    def __post_init__(self):
-        # the one-step network's options (lr_actor, flow_steps, the ablation) do not exist here
-        check_config(
-            self,
-            self.rules()
-            | {
-                "flow": (self.flow == "meanflow", "meanflow (MFQL's actor is a MeanFlow's one step)"),
-                "only_optimize_bc_flow": (not self.only_optimize_bc_flow, "false (use fql for the ablation)"),
-            },
-        )
-
-    def output_dir(self, flow: str) -> Path:
-        return Path(self.out or f"results/mfql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
 
 
 class MeanFlowQLAgent(fql.FQLAgent):

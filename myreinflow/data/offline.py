@@ -3,39 +3,14 @@ needs to know about its env, and its chunked transitions with a fitted normalise
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import gymnasium as gym
 import numpy as np
 
-from myreinflow.config import param
 from myreinflow.data.chunks import ChunkedTransitions, episodes_of
-from myreinflow.data.minari_io import SOURCES
 from myreinflow.data.normalize import Normalizer
-from myreinflow.data.tasks import NUM_TASKS, REWARDS, ogbench_env, relabel_episodes, resolve_task, task_env_id
+from myreinflow.data.tasks import ogbench_env, relabel_episodes, task_env_id
 from myreinflow.envs import env_spec_json
 from myreinflow.errors import UserError
-
-
-@dataclass
-class DataOptions:
-    """Which data a trainer learns from: the dataset, where it comes from and, for OGBench manipulation
-    data, the task whose rewards are relabelled and which evaluation runs on."""
-
-    dataset: str = param("mujoco/pusher/expert-v0", "Minari dataset id")
-    source: str = param("auto", "where the dataset comes from", choices=SOURCES)
-    task: int = param(
-        0,
-        "OGBench manipulation data: the evaluation task whose rewards are relabelled "
-        "(0 = the papers' default: cube 2, scene 2, puzzle 4; other data: 0)",
-        minimum=0,
-        maximum=NUM_TASKS,
-    )
-    reward: str = param("dense", "OGBench tasks: dense (OGBench's) or sparse (success − 1)", choices=REWARDS)
-
-    def resolve_task(self, dataset) -> int | None:
-        """The task of this run on `dataset` (None for data without tasks)."""
-        return resolve_task(ogbench_env(dataset), self.task, self.dataset)
 
 
 def spaces_of(dataset) -> tuple[int, int, int | None]:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from myreinflow.configs import PREDICTIONS
+
 
 def as_condition(cond: torch.Tensor | dict) -> torch.Tensor:
     """Flatten a conditioning batch to (B, cond_dim); accepts a tensor or a dict with key 'state'."""
@@ -27,7 +29,6 @@ def as_condition(cond: torch.Tensor | dict) -> torch.Tensor:
     return cond.reshape(cond.shape[0], -1)
 
 
-PREDICTIONS = ("velocity", "data")
 T_MIN = 1e-4  # smallest t that u = (z − g)/t divides by
 
 

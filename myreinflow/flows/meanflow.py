@@ -29,7 +29,6 @@ from torch.func import jvp
 from myreinflow.flows.base import FlowModel, as_condition, logit_normal
 
 TR_SAMPLERS = ("logit_normal", "uniform", "full")
-PAPER_RECIPE = {"tr_sampler": "logit_normal", "ratio_r_neq_t": 0.25, "adaptive_p": 1.0}
 
 
 class MeanFlow(FlowModel):

@@ -1,6 +1,8 @@
-"""The 2D study: ReFlow vs MeanFlow vs 2-rectified flow across inference steps (`myreinflow mean-flow-2d`)."""
+"""The 2D study: ReFlow vs MeanFlow vs 2-rectified flow across inference steps (`myreinflow toy2d`)."""
 
+from myreinflow.configs import TOY2D_MODELS as MODELS
+from myreinflow.configs import Toy2DConfig
 from myreinflow.toy2d.distributions import DISTRIBUTIONS
-from myreinflow.toy2d.study import MODELS, Toy2DConfig, run
+from myreinflow.toy2d.study import run
 
 __all__ = ["DISTRIBUTIONS", "MODELS", "Toy2DConfig", "run"]

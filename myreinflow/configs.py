@@ -1,0 +1,285 @@
+"""The options of every command and pipeline stage, as dataclasses: a field's default, bounds, choices and
+help are written once, here, and become the CLI's flags, the YAML keys, `config.yaml` and the pipeline
+schema. This module imports no torch, so that `myreinflow <command> --help` answers at once; each
+algorithm module (`algos/bc.py`, `algos/fql.py`, `algos/mfql.py`, `toy2d/study.py`) imports its config
+from here. The registries that these names index (`flows.FLOWS`, `toy2d.DISTRIBUTIONS`) have the
+name tuples below as their keys (a test checks it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from myreinflow.config import RunOptions, check_config, inherited, param
+from myreinflow.data.minari_io import SOURCES
+from myreinflow.data.tasks import NUM_TASKS, REWARDS, ogbench_env, resolve_task
+
+FLOW_KINDS = ("reflow", "meanflow")  # the keys of flows.FLOWS
+PREDICTIONS = ("velocity", "data")  # what a flow network outputs
+PAPER_RECIPE = {"tr_sampler": "logit_normal", "ratio_r_neq_t": 0.25, "adaptive_p": 1.0}
+LR_SCHEDULES = ("cosine", "constant")
+BC_MODELS = ("reflow", "meanflow", "mlp")
+TOY2D_MODELS = ("reflow", "meanflow", "rectified")
+TOY2D_DISTRIBUTIONS = ("checkerboard", "8gaussians", "moons", "spirals")  # the keys of toy2d.DISTRIBUTIONS
+# the FlowOptions fields that --meanflow_recipe paper sets
+RECIPE_FIELDS = ("meanflow_tr_sampler", "ratio_r_neq_t", "adaptive_p")
+
+
+@dataclass
+class DataOptions:
+    """Which data a trainer learns from: the dataset, where it comes from and, for OGBench manipulation
+    data, the task whose rewards are relabelled and which evaluation runs on."""
+
+    dataset: str = param("mujoco/pusher/expert-v0", "Minari dataset id")
+    source: str = param("auto", "where the dataset comes from", choices=SOURCES)
+    task: int = param(
+        0,
+        "OGBench manipulation data: the evaluation task whose rewards are relabelled "
+        "(0 = the papers' default: cube 2, scene 2, puzzle 4; other data: 0)",
+        minimum=0,
+        maximum=NUM_TASKS,
+    )
+    reward: str = param("dense", "OGBench tasks: dense (OGBench's) or sparse (success − 1)", choices=REWARDS)
+
+    def resolve_task(self, dataset) -> int | None:
+        """The task of this run on `dataset` (None for data without tasks)."""
+        return resolve_task(ogbench_env(dataset), self.task, self.dataset)
+
+
+@dataclass
+class FlowOptions:
+    """Network and flow hyperparameters of a flow policy: the base of every trainer's config."""
+
+    hidden: tuple[int, ...] = param((256, 256, 256), "hidden layer widths", min_items=1, minimum=1)
+    activation: str = param("silu", "activation", choices=("silu", "gelu", "relu", "mish"))
+    time_dim: int = param(32, "size of each sinusoidal time embedding", minimum=2, multiple_of=2)
+    max_freq: float = param(30.0, "highest angular frequency of the time embedding", exclusive_minimum=0)
+    flow_prediction: str = param(
+        "data",
+        "what the flow network outputs: the clean chunk g (u = (z - g)/t) or the velocity u",
+        choices=PREDICTIONS,
+    )
+    reflow_time_sampler: str = param(
+        "uniform", "ReFlow training times", choices=("uniform", "logit_normal", "beta")
+    )
+    meanflow_recipe: str = param(
+        "custom",
+        "MeanFlow (t, r) recipe: the three options below (custom), or the paper's logit-normal pairs, "
+        "a quarter of them r != t and p = 1 (paper; leave the three at their defaults)",
+        choices=("custom", "paper"),
+    )
+    meanflow_tr_sampler: str = param(
+        "uniform", "MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")
+    )
+    ratio_r_neq_t: float = param(0.5, "MeanFlow: fraction of pairs with r != t", minimum=0, maximum=1)
+    full_interval_frac: float = param(
+        0.1, "MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)", minimum=0, maximum=1
+    )
+    adaptive_p: float = param(0.5, "MeanFlow adaptive loss weight power p")
+    adaptive_c: float = param(1e-3, "MeanFlow adaptive loss weight constant c", exclusive_minimum=0)
+
+    def flow_rules(self) -> dict[str, tuple[bool, str]]:
+        """{name: (ok, allowed)} of the rules that relate several of these fields, for
+        `config.check_config` (each field's own bounds are in its `option`)."""
+        return {
+            "meanflow_recipe": (
+                self.meanflow_recipe == "custom" or not self._recipe_fields_changed(),
+                "'custom' when meanflow_tr_sampler, ratio_r_neq_t or adaptive_p is set ('paper' sets them)",
+            ),
+        }
+
+    def _recipe_fields_changed(self) -> bool:
+        defaults = {f.name: f.default for f in fields(self)}
+        return any(getattr(self, k) != defaults[k] for k in RECIPE_FIELDS)
+
+    def flow_kwargs(self, kind: str) -> dict:
+        """Constructor options of flow `kind` (reflow, meanflow; none for other kinds)."""
+        meanflow = {
+            "tr_sampler": self.meanflow_tr_sampler,
+            "ratio_r_neq_t": self.ratio_r_neq_t,
+            "full_interval_frac": self.full_interval_frac,
+            "adaptive_p": self.adaptive_p,
+            "adaptive_c": self.adaptive_c,
+        }
+        if self.meanflow_recipe == "paper":
+            meanflow |= PAPER_RECIPE
+        return {
+            "reflow": {"time_sampler": self.reflow_time_sampler, "prediction": self.flow_prediction},
+            "meanflow": {**meanflow, "prediction": self.flow_prediction},
+        }.get(kind, {})
+
+
+@dataclass
+class BCConfig(DataOptions, FlowOptions, RunOptions):
+    model: str = param(
+        "reflow",
+        "what BC trains: a flow or the MLP baseline (discrete actions always get a categorical policy)",
+        choices=BC_MODELS,
+        aliases=("flow",),
+    )
+    epochs: int = param(50, "passes over the dataset", minimum=0)
+    batch_size: int = param(256, "minibatch size", minimum=1)
+    lr: float = param(3e-4, "Adam learning rate", exclusive_minimum=0)
+    lr_schedule: str = param("cosine", "learning rate over training", choices=LR_SCHEDULES)
+    weight_decay: float = param(0.0, "AdamW weight decay", minimum=0)
+    max_grad_norm: float = param(10.0, "gradient clipping (0 = off)", minimum=0)
+    horizon_steps: int = param(4, "actions per chunk", minimum=1)
+    cond_steps: int = param(1, "stacked observations the policy sees", minimum=1)
+    inference_steps: int = param(
+        0, "flow steps for evaluation during training (0 = ReFlow 4, MeanFlow 1)", minimum=0
+    )
+    eval_freq: int = param(5, "evaluate and checkpoint every N epochs (0 = only at the end)", minimum=0)
+    eval_episodes: int = param(10, "episodes per evaluation during training", minimum=1)
+    seed: int = param(42, "random seed", minimum=0)
+    out: str = param("", "output directory (default results/bc/<dataset>/<model>/seed<seed>)")
+
+    def __post_init__(self):
+        check_config(self, self.flow_rules())
+
+    def output_dir(self) -> Path:
+        return Path(self.out or f"results/bc/{self.dataset.replace('/', '_')}/{self.model}/seed{self.seed}")
+
+
+@dataclass
+class FQLConfig(DataOptions, RunOptions):
+    dataset: str = inherited(DataOptions, "dataset", "myreinflow/pusher/mixed-v0")
+    init: str = param("", "BC checkpoint whose flow (and normaliser) FQL starts from")
+    flow: str = param("auto", "BC flow: auto = --init's (else reflow)", choices=("auto", *FLOW_KINDS))
+    flow_prediction: str = param(
+        "auto", "what the flow's network outputs: auto = --init's (else data)", choices=("auto", *PREDICTIONS)
+    )
+    epochs: int = param(20, "offline passes; one pass = transitions / batch_size updates", minimum=0)
+    online_steps: int = param(0, "env steps of online fine-tuning after the offline phase", minimum=0)
+    updates_per_step: int = param(1, "online: updates per env step", minimum=1)
+    batch_size: int = param(256, "minibatch size", minimum=1)
+    lr_flow: float = param(3e-4, "Adam learning rate of the BC flow", exclusive_minimum=0)
+    lr_actor: float = param(3e-4, "Adam learning rate of the one-step policy", exclusive_minimum=0)
+    lr_critic: float = param(3e-4, "Adam learning rate of the critic", exclusive_minimum=0)
+    alpha: float = param(10.0, "distillation weight α", minimum=0)
+    discount: float = param(0.99, "per-step discount γ (a chunk bootstraps with γ^h)", minimum=0, maximum=1)
+    tau: float = param(0.005, "Polyak rate of the target critic", exclusive_minimum=0, maximum=1)
+    q_agg: str = param("mean", "ensemble aggregate in the TD target", choices=("mean", "min"))
+    normalize_q_loss: bool = param(False, "scale the Q term by 1/mean|Q|")
+    flow_steps: int = param(0, "flow steps of the distillation target (0 = ReFlow 10, MeanFlow 1)", minimum=0)
+    only_optimize_bc_flow: bool = param(False, "ablation: actor loss = BC flow loss (no critic is trained)")
+    horizon_steps: int = param(4, "actions per chunk h (must match --init)", minimum=1)
+    cond_steps: int = param(1, "stacked observations (must match --init)", minimum=1)
+    hidden: tuple[int, ...] = param(
+        (256,) * 3, "one-step policy and critic (ref. 4×512)", min_items=1, minimum=1
+    )
+    activation: str = param("gelu", "one-step policy and critic", choices=("gelu", "silu", "relu"))
+    num_critics: int = param(2, "critic ensemble size", minimum=1)
+    flow_hidden: tuple[int, ...] = param(
+        (256,) * 3, "a fresh flow's (not with --init)", min_items=1, minimum=1
+    )
+    compile: str = param(
+        "auto",
+        "torch.compile the update: auto = on CUDA (CUDA graphs), off on CPU; on = also on CPU (pays after "
+        "its ~1 min compile: 1.2-1.4x updates/s measured); off",
+        choices=("auto", "on", "off"),
+    )
+    eval_freq: int = param(5, "offline: evaluate and checkpoint every N epochs (0 = at the end)", minimum=0)
+    online_eval_freq: int = param(10_000, "online: evaluate and checkpoint every N env steps", minimum=1)
+    eval_episodes: int = param(10, "episodes per evaluation during training", minimum=1)
+    eval_flow: bool = param(True, "evaluations during training also roll out the fine-tuned flow")
+    candidates: int = param(
+        1, "act (evaluations, online) with the best of N chunks of the acting policy by the critic", minimum=1
+    )
+    candidates_in_target: bool = param(False, "the TD target's next chunk too is the best of `candidates`")
+    seed: int = param(42, "random seed", minimum=0)
+    out: str = param("", "output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
+
+    def __post_init__(self):
+        check_config(self, self.rules())
+
+    def rules(self) -> dict[str, tuple[bool, str]]:
+        """Cross-field rules for `check_config` ({key: (ok, what is allowed)})."""
+        return {
+            "candidates_in_target": (
+                not self.candidates_in_target or self.candidates > 1,
+                "false unless candidates > 1",
+            )
+        }
+
+    def output_dir(self, flow: str) -> Path:
+        return Path(self.out or f"results/fql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
+
+
+@dataclass
+class MFQLConfig(FQLConfig):
+    flow: str = inherited(FQLConfig, "flow", "meanflow", "the flow: MeanFlow (its one step is the actor)")
+    alpha: float = inherited(FQLConfig, "alpha", 10.0, "weight α of the MeanFlow (BC) loss")
+    bound_loss_weight: float = param(
+        1.0, "weight of the penalty on one-step actions outside [-1, 1]", minimum=0
+    )
+    out: str = inherited(
+        FQLConfig, "out", "", "output directory (default results/mfql/<dataset>/meanflow/seed<seed>)"
+    )
+
+    def __post_init__(self):
+        # the one-step network's options (lr_actor, flow_steps, the ablation) do not exist here
+        check_config(
+            self,
+            self.rules()
+            | {
+                "flow": (self.flow == "meanflow", "meanflow (MFQL's actor is a MeanFlow's one step)"),
+                "only_optimize_bc_flow": (not self.only_optimize_bc_flow, "false (use fql for the ablation)"),
+            },
+        )
+
+    def output_dir(self, flow: str) -> Path:
+        return Path(self.out or f"results/mfql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
+
+
+@dataclass
+class Toy2DConfig(FlowOptions, RunOptions):
+    """The study's options; network and flow options (FlowOptions) with toy defaults where they differ."""
+
+    distribution: str = param("checkerboard", "2D target", choices=TOY2D_DISTRIBUTIONS)
+    flows: tuple[str, ...] = param(
+        TOY2D_MODELS, "models to train and evaluate", choices=TOY2D_MODELS, min_items=1, distinct=True
+    )
+    steps: int = param(10_000, "training steps per model", minimum=1, aliases=("epochs",))
+    batch_size: int = param(256, "samples of the target per step", minimum=1)
+    lr: float = param(3e-3, "Adam learning rate", exclusive_minimum=0)
+    lr_schedule: str = param("cosine", "learning rate over training", choices=LR_SCHEDULES)
+    ema_decay: float = param(
+        0.999, "EMA of the weights that evaluation uses (0 = off)", minimum=0, exclusive_maximum=1
+    )
+    max_grad_norm: float = param(1.0, "gradient clipping (0 = off)", minimum=0)
+    # FlowOptions with other defaults: a smaller net, velocity prediction (on the checkerboard, data
+    # prediction blurs the squares: sliced W1 of ReFlow@32 0.048 vs 0.029 and of MeanFlow@1 0.105 vs
+    # 0.065 at 10k steps; docs/toy2d.md), and MeanFlow pairs that cover long intervals
+    hidden: tuple[int, ...] = inherited(FlowOptions, "hidden", (128, 128, 128))
+    flow_prediction: str = inherited(FlowOptions, "flow_prediction", "velocity")
+    meanflow_tr_sampler: str = inherited(FlowOptions, "meanflow_tr_sampler", "uniform")
+    ratio_r_neq_t: float = inherited(FlowOptions, "ratio_r_neq_t", 0.75)
+    adaptive_p: float = inherited(FlowOptions, "adaptive_p", 0.5)
+    rectified_couplings: int = param(
+        50_000, "2-RF: (data, noise) pairs generated by the trained 1-RF", minimum=1
+    )
+    rectified_steps: int = param(100, "2-RF: Euler steps of the 1-RF per coupling", minimum=1)
+    rectified_train_steps: int = param(
+        0,
+        "2-RF: training steps from the 1-RF's weights (0 = steps)",
+        minimum=0,
+        aliases=("rectified_epochs",),
+    )
+    inference_steps: tuple[int, ...] = param(
+        (1, 2, 4, 8, 16, 32), "NFEs to evaluate", min_items=1, distinct=True, minimum=1
+    )
+    eval_samples: int = param(20_000, "samples per model and NFE, and of the target", minimum=100)
+    log_every: int = param(100, "steps per train.csv row", minimum=1)
+    ckpt_every: int = param(2000, "steps between checkpoints (0 = only at the end)", minimum=0)
+    seed: int = param(0, "random seed", minimum=0)
+    out: str = param("", "output directory (default results/toy2d/<distribution>)")
+
+    def __post_init__(self):
+        check_config(self, self.flow_rules())
+
+    def output_dir(self) -> Path:
+        return Path(self.out or f"results/toy2d/{self.distribution}")
+
+    def steps_of(self, model: str) -> int:
+        return (self.rectified_train_steps or self.steps) if model == "rectified" else self.steps
