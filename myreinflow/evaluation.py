@@ -184,15 +184,20 @@ def evaluate_checkpoint(
 
 
 def summarize(rows: list[dict], prefix: str = "eval/") -> dict[str, float]:
-    """Training-log summary of evaluation rows (one inference-steps setting)."""
+    """Training-log summary of evaluation rows (one inference-steps setting): means, and for the
+    metrics that results are judged by, `_ci_low` / `_ci_high`, the 95 % bootstrap interval of the mean
+    (as in the pipeline's tables)."""
+    from myreinflow.analysis.aggregate import mean_ci
+
     ret = np.array([r["return"] for r in rows])
     out = {
         f"{prefix}mean_return": ret.mean(),
         f"{prefix}std_return": ret.std(),
         f"{prefix}mean_length": np.mean([r["length"] for r in rows]),
-        f"{prefix}normalized_score": np.mean([r["normalized_score"] for r in rows]),
     }
-    for key in ("final_distance", "success"):
-        if key in rows[0]:
-            out[f"{prefix}{key}"] = np.mean([r[key] for r in rows])
+    columns = {"mean_return": "return", "normalized_score": "normalized_score"}
+    columns |= {key: key for key in ("final_distance", "success") if key in rows[0]}
+    for name, column in columns.items():
+        mean, low, high = mean_ci(np.array([r[column] for r in rows], dtype=np.float64))
+        out |= {f"{prefix}{name}": mean, f"{prefix}{name}_ci_low": low, f"{prefix}{name}_ci_high": high}
     return out

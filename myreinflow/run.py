@@ -1,15 +1,18 @@
 """What every training run shares, so that an algorithm file holds only its networks, losses and update.
 
 A run lives in one directory: `config.yaml` (what it computes), `train.csv` (a Tracker: CSV always,
-WandB optionally) and `model.pt`, a checkpoint written atomically with the run's counters (step, epoch,
+WandB optionally), `model.pt`, a checkpoint written atomically with the run's counters (step, epoch,
 ...), the state of its stateful objects (optimizer, scheduler, networks), its chunk policies (what
-evaluation reads) and the RNG states. Re-running the same config resumes from that checkpoint exactly;
-a finished run is a no-op.
+evaluation reads) and the RNG states, and beside each checkpoint `metrics.json`: the run at that
+checkpoint in one small file (counters, wall time, its last evaluation with intervals, provenance).
+Re-running the same config resumes from that checkpoint exactly; a finished run is a no-op.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
 import math
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume, save_checkpoint
 from myreinflow.config import to_dict, to_yaml
+from myreinflow.provenance import provenance
 from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text
 
@@ -67,6 +71,11 @@ class MetricMean:
 def due(i: int, every: int, last: int | None) -> bool:
     """Whether step/epoch `i` is an evaluation (or checkpoint) point: every `every`th, and `last`."""
     return i == last or bool(every and i % every == 0)
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no NaN: an interval of one episode has no bounds."""
+    return value if math.isfinite(value) else None
 
 
 class TrainingRun:
@@ -177,6 +186,38 @@ class TrainingRun:
         }
         save_checkpoint(self.ckpt_path, payload)
         self.tracker.flush()
+        atomic_write_text(self.out / "metrics.json", json.dumps(self.summary(), indent=1) + "\n")
+
+    def summary(self) -> dict:
+        """metrics.json: the run at its last checkpoint. `last_evaluation` is the last train.csv row with
+        evaluation columns (`eval/success`: {mean, ci_low, ci_high}, ...; null before one); `wall_s`
+        counts training and its evaluations, over resumptions."""
+        last = None
+        for row in reversed(self.tracker.rows):  # rows read back on resumption hold strings, "" if unset
+            values = {k: float(v) for k, v in row.items() if k.startswith("eval") and v not in ("", None)}
+            if values:
+                last = {"step": int(float(row["step"])), "episodes": getattr(self.cfg, "eval_episodes", None)}
+                for name in (k for k in values if not k.endswith(("_ci_low", "_ci_high"))):
+                    bounds = [values.get(f"{name}_ci_low"), values.get(f"{name}_ci_high")]
+                    last[name] = _finite(values[name])
+                    if bounds[0] is not None:
+                        last[name] = {
+                            "mean": last[name],
+                            "ci_low": _finite(bounds[0]),
+                            "ci_high": _finite(bounds[1]),
+                        }
+                break
+        return {
+            "stage": self.stage,
+            "run_name": self.run_name,
+            **self.counters,
+            "wall_s": round(self.tracker.wall_s, 3),
+            "last_evaluation": last,
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "written": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            **provenance(),
+        }
 
     def close(self) -> None:
         if self._bar is not None:

@@ -1,5 +1,6 @@
 """Behaviour cloning and evaluation end to end on real (tiny, locally generated) Minari datasets."""
 
+import json
 import subprocess
 import sys
 import time
@@ -54,8 +55,20 @@ def quick(tmp_path, name, **kw) -> BCConfig:
 def test_bc_writes_the_contract_and_checkpoint_round_trips(minari_root, tmp_path, flow):
     path = train(quick(tmp_path, flow, model=flow), progress=False)
     out = path.parent
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "model.pt", "train.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "metrics.json", "model.pt", "train.csv"]
     log = pd.read_csv(out / "train.csv")
+    metrics = json.loads((out / "metrics.json").read_text())
+    last = log.iloc[-1]
+    assert metrics["stage"] == "bc" and (metrics["step"], metrics["epoch"]) == (last.step, 2)
+    distance = metrics["last_evaluation"]["eval/final_distance"]
+    assert distance["mean"] == pytest.approx(last["eval/final_distance"])
+    assert distance["ci_low"] <= distance["mean"] <= distance["ci_high"]  # 2 episodes: an interval
+    assert metrics["last_evaluation"]["episodes"] == 2 and metrics["wall_s"] >= last.wall_s
+    assert metrics["versions"]["torch"] == torch.__version__
+    root = Path(__file__).parents[1]
+    if (root / ".git").exists():  # a git checkout (an editable install): the commit it ran
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+        assert metrics["git"]["commit"] == head.stdout.strip()
     assert {
         "step",
         "epoch",

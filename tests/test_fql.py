@@ -1,5 +1,7 @@
 """FQL: chunked TD fields, the fused critic ensemble, known-answer learning, and real Pusher runs."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -274,6 +276,12 @@ def test_offline_to_online_on_pusher_with_resume_and_eval(minari_root, tmp_path)
     assert main(_fql_args(out, "--online_steps", "250", "--online_eval_freq", "100")) == 0
     ckpt = load_checkpoint(out / "model.pt")
     assert ckpt["env_steps"] == 250 and len(ckpt["online_episodes"]) == 2
+    # metrics.json: the resumed run at its last checkpoint, both policies' last evaluation
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["stage"], metrics["env_steps"], metrics["step"]) == ("fql", 250, ckpt["step"])
+    last = pd.read_csv(out / "train.csv").dropna(subset=["eval/normalized_score"]).iloc[-1]
+    for key in ("eval/normalized_score", "eval_flow/final_distance"):
+        assert metrics["last_evaluation"][key]["mean"] == pytest.approx(last[key]), key
     # evaluation of both policies; the CSV says which
     for policy in ("onestep", "flow"):
         csv = tmp_path / f"{policy}.csv"
