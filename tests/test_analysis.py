@@ -326,3 +326,22 @@ def test_training_speed_of_a_run_that_evaluated_at_every_row():
         [dict(stage="fql", dataset="d", flow="reflow", seed=0, step=40, wall_s=8.0, **{"eval/success": 0.0})]
     )
     assert training_speed(train)["updates_per_s"].iloc[0] == pytest.approx(5.0)  # not NaN: a panel has data
+
+
+def test_learning_curve_markers_do_not_hide_each_other(monkeypatch, tmp_path):
+    """Two flows with the same evaluation at the same steps (a success of 0, as BC on cube-single): each
+    marker drawn at its own position; the losses stay at their steps."""
+    from myreinflow.analysis import figures
+
+    train = pd.DataFrame(
+        [dict(stage="bc", dataset="cube", flow=f, seed=0, step=s, **{"train/loss": 0.1, "eval/success": 0.0})
+         for f in ("reflow", "meanflow") for s in (1000, 2000)]
+    )  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda g, out, title: drawn.append(g))
+    figures.plot_curves(train, tmp_path / "c.png")
+    (g,) = drawn
+    loss_ax, score_ax = g.axes[:, 0]
+    markers = [tuple(xy) for line in score_ax.get_lines() for xy in line.get_xydata()]
+    assert len(markers) == 4 and len(set(markers)) == 4
+    assert {x for line in loss_ax.get_lines() for x, _ in line.get_xydata()} == {1000, 2000}

@@ -350,12 +350,29 @@ def _curves(train: pd.DataFrame) -> pd.DataFrame:
     return curves[curves["value"].notna()]
 
 
+CURVE_DODGE = (
+    0.02  # eval points of neighbouring (flow, policy) pairs are this fraction of a panel's steps apart
+)
+
+
+def _dodge(curves: pd.DataFrame) -> pd.DataFrame:
+    """Evaluation points of different flows (or policies) often coincide (the same step, a success of 0):
+    each (flow, policy) pair's points move along x by its own multiple of CURVE_DODGE × the panel's last step,
+    centred, so that none hides another. Losses stay where they are."""
+    score = curves["quantity"] == SCORE
+    pairs = sorted(set(zip(curves.loc[score, "flow"], curves.loc[score, "policy"], strict=True)))
+    index = pd.Series(list(zip(curves["flow"], curves["policy"], strict=True)), index=curves.index)
+    offset = index.map({pair: i - (len(pairs) - 1) / 2 for i, pair in enumerate(pairs)})
+    span = curves.groupby("panel")["step"].transform("max")
+    return curves.assign(step=curves["step"] + (CURVE_DODGE * span * offset).where(score, 0.0))
+
+
 def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
     """Training loss and evaluation score vs gradient step; rows: those two, columns: dataset × stage."""
     _check(train, ("stage", "dataset", "flow", "seed", "step"), "train table")
     _theme()
     panels = _panels(train)
-    curves = _curves(train).merge(panels, on=["dataset", "stage"])
+    curves = _dodge(_curves(train).merge(panels, on=["dataset", "stage"]))
     flows = _present([*FLOW_LABELS, *sorted(set(curves["flow"]) - set(FLOW_LABELS))], curves["flow"])
     styles = _present(CURVE_MARKERS, curves["policy"])
     g = sns.relplot(
@@ -387,7 +404,8 @@ def plot_curves(train: pd.DataFrame, out: str | Path) -> None:
             ax.set_yscale("log")
     title = (
         "Learning curves\nloss: flow-matching MSE of the (BC or fine-tuned) flow, action MSE for the MLP; "
-        "eval: rollouts during training; bands: 95 % CI over seeds"
+        "bands: 95 % CI over seeds\neval: rollouts during training; points of different flows set apart "
+        f"along x by {CURVE_DODGE:.0%} of the axis"
     )
     _save(g, out, title)
 
@@ -402,9 +420,10 @@ TOY_METRICS = {
 TOY_REFERENCES = {"noise": ("N(0, I) noise", "--"), "data": ("second draw of the target (floor)", ":")}
 
 
-def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
+def plot_toy2d(toy: pd.DataFrame, out: str | Path, subtitle: str = "") -> None:
     """2D study: each metric vs sampling steps per flow, with the noise and target-resample levels;
-    rows: distributions, columns: metrics."""
+    rows: distributions, columns: metrics. The pipeline's figure of every distribution and the
+    `metrics.png` of one `myreinflow toy2d` run (`subtitle`: that run's budget and seed)."""
     _check(toy, ("distribution", "flow", "inference_steps", "metric", "value"), "toy2d table")
     _theme()
     refs = toy["flow"].isin(list(TOY_REFERENCES))
@@ -442,7 +461,7 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path) -> None:
         "2D study: distance to the target distribution vs sampling steps (lower is better)\n"
         "samples from the same noise for every flow; grey lines: reference levels"
     )
-    _save(g, out, title)
+    _save(g, out, title + (f"\n{subtitle}" if subtitle else ""))
 
 
 def _rl_curves(train: pd.DataFrame, speed: pd.DataFrame) -> pd.DataFrame:

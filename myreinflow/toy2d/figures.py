@@ -1,4 +1,5 @@
-"""Figures of the 2D study, drawn from what the study saved (samples.npz arrays and the metric tables).
+"""Figures of the 2D study, drawn from what the study saved (samples.npz arrays and the metric tables);
+the metrics against steps are `analysis.figures.plot_toy2d`, the pipeline's figure, for one run.
 
 Uses matplotlib's object API (`Figure`, no pyplot): no display or backend needed, nothing global changes.
 """
@@ -9,18 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from myreinflow.utils import atomic_path
 
 LABELS = {"reflow": "ReFlow (1-RF)", "meanflow": "MeanFlow", "rectified": "2-rectified flow"}
-METRIC_TITLES = {
-    "swd": "sliced W1 (500 directions)",
-    "mmd2": "MMD² (Gaussian kernels σ = 1/16…1)",
-    "w2": "exact W2 (1000 points)",
-    "straightness": "path deviation from the chord",
-}
 LIMIT = 2.75  # axes show [-2.75, 2.75]²
 BINS = 80
 
@@ -71,42 +65,6 @@ def plot_samples(
     for j, k in enumerate(steps, start=1):
         axes[0, j].set_title(f"{k} step{'s' if k > 1 else ''} (NFE {k})")
     fig.suptitle(f"Samples by number of function evaluations — {title}")
-    _save(fig, path)
-
-
-def plot_metrics(metrics: pd.DataFrame, reference: pd.DataFrame, path: Path, title: str) -> None:
-    """Each metric against NFE (log x), one line per model, with the noise and data references."""
-    names = [m for m in METRIC_TITLES if m in set(metrics.metric)]
-    fig = Figure(figsize=(4.4 * len(names), 4.0))
-    axes = fig.subplots(1, len(names), squeeze=False)[0]
-    fig.subplots_adjust(wspace=0.32)
-    frame = metrics.assign(model=metrics.flow.map(lambda f: LABELS.get(f, f)))
-    for ax, name in zip(axes, names, strict=True):
-        sns.lineplot(
-            frame[frame.metric == name], x="inference_steps", y="value", hue="model", marker="o", ax=ax,
-            legend=ax is axes[0],
-        )  # fmt: skip
-        for ref, style, label in (("noise", "--", "raw N(0, I) noise"), ("data", ":", "second target draw")):
-            value = reference[(reference.flow == ref) & (reference.metric == name)].value
-            if len(value):
-                ax.axhline(value.iloc[0], color="grey", linestyle=style, label=label)
-        steps = sorted(frame.inference_steps.unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(steps, [str(s) for s in steps])
-        if name in ("swd", "w2"):
-            ax.set_yscale("log")
-        ax.set(title=METRIC_TITLES[name], xlabel="inference steps (NFE)", ylabel="")
-        ax.grid(alpha=0.3)
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    if axes[0].get_legend() is not None:
-        axes[0].get_legend().remove()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.08))
-    fig.suptitle(f"Sample quality vs inference steps (lower is better) — {title}", y=1.03)
     _save(fig, path)
 
 

@@ -240,7 +240,8 @@ def is_complete(cfg: Toy2DConfig, out: Path) -> bool:
 
 def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     """Train, evaluate and plot every model of `cfg.flows`; returns the output directory."""
-    from myreinflow.toy2d.figures import plot_metrics, plot_samples, plot_trajectories
+    from myreinflow.analysis.figures import plot_toy2d
+    from myreinflow.toy2d.figures import plot_samples, plot_trajectories
 
     out = cfg.output_dir()
     if is_complete(cfg, out):
@@ -276,7 +277,7 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     title = f"{cfg.distribution}: {cfg.steps} training steps per model, seed {cfg.seed}"
     target_np = target.numpy()
     plot_samples(arrays, target_np, cfg.inference_steps, out / "samples.png", title, metrics)
-    plot_metrics(metrics, reference, out / "metrics.png", title)
+    plot_toy2d(pd.concat([metrics, reference], ignore_index=True), out / "metrics.png", title)
     plot_trajectories(arrays, target_np, max(cfg.inference_steps), out / "trajectories.png", title)
     write_csv(metrics, out / "metrics.csv")
     return out
