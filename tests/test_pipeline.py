@@ -84,6 +84,7 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     snakemake(tiny_run, "--configfile", "config.yaml", "--report", "results/report.html")
     report = tiny_run / "results" / "report.html"
     assert report.stat().st_size > 100_000
+    assert "align-items: safe center" in report.read_text()  # the default profile's stylesheet
     # the landing page opens on this run's headline numbers, and says what was run, in words
     page = report.read_text().split("Headline of this run", 1)[1]
     headline = pd.read_csv(summary / "headline.csv")

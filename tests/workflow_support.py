@@ -49,8 +49,9 @@ def workflow_copy(tmp: Path, config: dict, name: str = "config.yaml") -> Path:
     """A workflow directory with only the test config (no config/config.yaml to merge it into)."""
     tmp.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "Snakefile", tmp / "Snakefile")
-    if not (tmp / "workflow").exists():
-        shutil.copytree(REPO / "workflow", tmp / "workflow")
+    for folder in ("workflow", "profiles"):  # profiles/default: the report's stylesheet
+        if not (tmp / folder).exists():
+            shutil.copytree(REPO / folder, tmp / folder)
     (tmp / name).write_text(yaml.safe_dump(config))
     return tmp
 

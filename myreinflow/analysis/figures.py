@@ -157,7 +157,8 @@ def _steps_axis(g: sns.FacetGrid, steps) -> None:
 def _label_rows(g: sns.FacetGrid, xlabel: str, names: dict) -> None:
     """A panel only where there is data (a dataset without a metric gets no empty box in its row); each
     column titled above its top panel, each row's metric as the y label of its leftmost panel, the x
-    label under the bottom panel of each column."""
+    label under the bottom panel of each column. A row of rates (success) spans [0, 1], so that a row
+    of zeros reads as zero and not as noise around 1e-17."""
     g.set_titles(col_template="", row_template="")
     g.set_xlabels("")
     g.set_ylabels("")
@@ -165,6 +166,9 @@ def _label_rows(g: sns.FacetGrid, xlabel: str, names: dict) -> None:
     for ax, visible in zip(g.axes.flat, shown.flat, strict=True):
         ax.set_visible(bool(visible))
     for i, row in enumerate(g.row_names or [""]):
+        if row == "success":
+            for ax in g.axes[i]:
+                ax.set_ylim(-0.05, 1.05)
         if shown[i].any():
             ax = g.axes[i, shown[i].argmax()]
             ax.set_ylabel(names.get(row, row))
@@ -565,8 +569,11 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             )
         else:
             ax.set_axis_off()
+        if metric == "success":  # the whole range of a rate, as in the other figures
+            for ax in row:
+                ax.set_ylim(-0.05, 1.05)
         if row[0].get_legend() is not None:
-            row[0].get_legend().set_title("method (acting policy: one step)")
+            sns.move_legend(row[0], "upper left", title="method (acting policy: one step)")
     fig.tight_layout()
     present = _present(names, curves[curves["dataset"].isin(datasets)]["method"])
     fig.suptitle(
