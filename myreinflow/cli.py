@@ -1,4 +1,4 @@
-"""Command line: `myreinflow data | bc | fql | mfql | eval | toy2d | summarize` (or python -m)."""
+"""Command line: `myreinflow data | bc | fql | mfql | reinflow | eval | toy2d | summarize` (or python -m)."""
 
 from __future__ import annotations
 
@@ -21,31 +21,17 @@ def _data(args) -> None:
     print(json.dumps(card, indent=1))
 
 
-def _bc(args) -> None:
-    from myreinflow.algos.bc import BCConfig, train
-    from myreinflow.config import resolve
+def _trainer(module: str, config_class: str):
+    """What runs a training command: its config (defaults < --config YAML < flags), then `train`."""
 
-    cfg = resolve(BCConfig, args, args.config)
-    path = train(cfg, progress=not args.quiet)
-    print(f"checkpoint: {path}")
+    def run(args) -> None:
+        from myreinflow.config import resolve
 
+        cfg = resolve(getattr(importlib.import_module("myreinflow.configs"), config_class), args, args.config)
+        path = importlib.import_module(module).train(cfg, progress=not args.quiet)
+        print(f"checkpoint: {path}")
 
-def _fql(args) -> None:
-    from myreinflow.algos.fql import FQLConfig, train
-    from myreinflow.config import resolve
-
-    cfg = resolve(FQLConfig, args, args.config)
-    path = train(cfg, progress=not args.quiet)
-    print(f"checkpoint: {path}")
-
-
-def _mfql(args) -> None:
-    from myreinflow.algos.mfql import MFQLConfig, train
-    from myreinflow.config import resolve
-
-    cfg = resolve(MFQLConfig, args, args.config)
-    path = train(cfg, progress=not args.quiet)
-    print(f"checkpoint: {path}")
+    return run
 
 
 def _eval(args) -> None:
@@ -111,16 +97,16 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_data)
 
 
-def _training_args(module: str, config_class: str):
-    """What adds the arguments of a command configured by the dataclass `module`.`config_class`
-    (imported only when that command runs: the training modules import torch)."""
+def _training_args(config_class: str):
+    """What adds the arguments of a command configured by the dataclass `config_class` of
+    `myreinflow.configs` (torch-free: `--help` does not import torch)."""
 
     def add(p: argparse.ArgumentParser) -> None:
         from myreinflow.config import add_dataclass_args
 
         p.add_argument("--config", default=None, help="YAML file of config keys (flags override it)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
-        add_dataclass_args(p, getattr(importlib.import_module(module), config_class))
+        add_dataclass_args(p, getattr(importlib.import_module("myreinflow.configs"), config_class))
 
     return add
 
@@ -190,27 +176,33 @@ COMMANDS = {
     "bc": (
         (),
         "behaviour cloning of a flow (ReFlow/MeanFlow), MLP or categorical policy",
-        _bc,
-        _training_args("myreinflow.configs", "BCConfig"),
+        _trainer("myreinflow.algos.bc", "BCConfig"),
+        _training_args("BCConfig"),
     ),
     "fql": (
         (),
         "flow Q-learning fine-tuning of a BC flow, offline and offline→online",
-        _fql,
-        _training_args("myreinflow.configs", "FQLConfig"),
+        _trainer("myreinflow.algos.fql", "FQLConfig"),
+        _training_args("FQLConfig"),
     ),
     "mfql": (
         (),
         "MeanFlow Q-learning: a MeanFlow's one step as the actor, FQL's critic",
-        _mfql,
-        _training_args("myreinflow.configs", "MFQLConfig"),
+        _trainer("myreinflow.algos.mfql", "MFQLConfig"),
+        _training_args("MFQLConfig"),
+    ),
+    "reinflow": (
+        (),
+        "ReinFlow: online PPO fine-tuning of a BC or FQL policy through its noise-injected sampler",
+        _trainer("myreinflow.algos.reinflow", "ReinFlowConfig"),
+        _training_args("ReinFlowConfig"),
     ),
     "eval": ((), "evaluation rollouts of a checkpoint over a sweep of inference steps", _eval, _eval_args),
     "toy2d": (
         ("mean-flow-2d",),
         "2D study: ReFlow vs MeanFlow vs 2-rectified flow across NFE",
         _toy2d,
-        _training_args("myreinflow.configs", "Toy2DConfig"),
+        _training_args("Toy2DConfig"),
     ),
     "summarize": ((), SUMMARIZE_HELP, None, _summarize_args),
 }

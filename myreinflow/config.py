@@ -219,7 +219,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 # the flags that say what a command runs on and where its results go: listed first in --help
-MAIN_FLAGS = ("dataset", "source", "task", "reward", "model", "init", "flow", "epochs", "seed", "out")
+MAIN_FLAGS = ("dataset", "source", "task", "reward", "model", "init", "policy", "flow", "epochs", "env_steps")
+MAIN_FLAGS += ("seed", "out")
 
 
 def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ...] = ()) -> None:
@@ -239,6 +240,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, skip: tuple[str, ..
         default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
         allowed = allowed_text(cls, field)
         help_text += f" (default: {default}" + (f"; {allowed})" if allowed else ")")
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         kw: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": field.name}
         metavar = field.name.upper()
         if "choices" in field.metadata:

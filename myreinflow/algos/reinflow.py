@@ -1,0 +1,495 @@
+"""ReinFlow (Zhang et al., NeurIPS 2025): online fine-tuning of a flow policy by PPO through its sampler
+made stochastic. Public PyTorch code: ReinFlow/ReinFlow (`model/flow/ft_ppo/ppoflow.py`,
+`agent/finetune/reinflow/`).
+
+The policy. A noise network σ(s, t) ∈ [σ_min, σ_max]^D (D = horizon·act_dim) turns the K-step sampler of
+a pretrained policy into a Markov chain with Gaussian transitions, in normalised action space:
+
+    x_0 ~ N(0, I),   x_{k+1} = m_k(x_k) + σ(s, t_k) ⊙ ε_k,   ε_k ~ N(0, I),   a = clip(x_K, ±1)
+
+with m_k the deterministic step: for a flow z − (t_k − t_{k+1}) u(z, t_{k+1}, t_k | s) on the uniform
+grid t_k = 1 − k/K (the project's sampler, `FlowModel.integrate`), for FQL's one-step policy (K = 1)
+μ(s, x_0). The chain's log-likelihood is exact:
+
+    log π(x_{0:K} | s) = log N(x_0; 0, I) + Σ_k log N(x_{k+1}; m_k(x_k), diag σ(s, t_k)²)
+
+and so is its entropy, H = H(N(0, I_D)) + Σ_k Σ_d ½ log(2πe σ_{k,d}²) (`NoisyChain`). Without noise the
+chain is the pretrained sampler: evaluation acts with it (the `flow` or `onestep` policy of the run).
+
+One iteration. Each of `num_envs` envs (reset at the iteration's start, seeded) acts `rollout_chunks`
+chunks, each run open-loop for its whole length (`ChunkEnv`: one PPO transition, rewards summed, γ per
+chunk, ended early by the episode's end); rewards are divided by the running std of the discounted
+return and clipped to ±10; GAE(γ, λ) with V(s) from a value network, truncated episodes bootstrapped
+from their final observation and an unfinished rollout from its last one. Then `update_epochs` passes
+of `minibatches` minibatches, each one step of two AdamW optimizers:
+
+    actor   mean max(−A r, −A clip(r, 1 ± ε)) − c_ent H̄ + c_W2 ‖a_θ(s, z) − a_ref(s, z)‖²
+    critic  ½ mean (V(s) − R)²
+
+with r = exp(ℓ_new − ℓ_old), ℓ the chain's log-likelihood divided by its (K + 1)·D factors and clamped
+to ±`logprob_clamp`, H̄ the entropy divided likewise, A normalised per minibatch, and a_θ, a_ref the
+deterministic chains (no noise) of the fine-tuned and of the frozen starting policy from the same noise
+z. An iteration stops early once the mean of (r − 1) − log r exceeds `target_kl`. The first
+`critic_warmup_iters` iterations train the critic only. With `sigma_decay`, σ_max holds for the first
+35 % of the iterations, then falls by a half cosine to 0.3 σ_min + 0.7 σ_max.
+
+As in the reference: the noise network is an MLP over the state and a time embedding with tanh hidden
+layers, its output h mapped to log σ² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2; the whole
+policy (velocity and noise networks) trains with one learning rate, the critic with another; V(s) is a
+fresh MLP; ε = 0.01, entropy weight 0.03, 5 epochs, no gradient clipping, γ 0.99, λ 0.95.
+
+Deliberate deviations, each to keep the likelihood exact and the sampler the pretrained one:
+- Intermediate means are not clipped to ±1 (the reference clips them): the project's flows are trained
+  and sampled without that clip, so it would change the pretrained policy. The density is evaluated at
+  the unclipped x_K, of which the action is a fixed function (the reference evaluates it at the clipped
+  action, where it is not the action's density); a step's noise is not truncated at ±3σ.
+- The log-likelihood is recomputed on the sampling grid (the reference recomputes ReFlow's on a shifted
+  grid, so its first ratio is not 1: measured 0.99997, max |Δℓ| 1.9e-3, on a random policy).
+- The W2 regulariser couples the two chains by shared noise z ~ N(0, I) (the reference: z = 0).
+- Envs reset at every iteration (seeded by the run seed and env steps), so that a run resumed from a
+  checkpoint continues bit-exact on CPU; the reference keeps episodes running across iterations and
+  bootstraps truncations from the reset observation. Learning rates are constant (the reference: a
+  cosine schedule with warm restarts every 100 iterations); samples are not repeated ×10 in a pass.
+- With two optimizers the reference's value-loss weight only rescales the critic's gradient, which
+  Adam undoes: it is left out.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+from myreinflow.checkpoint import load_checkpoint
+from myreinflow.config import RunOptions
+from myreinflow.configs import ReinFlowConfig
+from myreinflow.envs import _spec
+from myreinflow.errors import UserError
+from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
+from myreinflow.nets import MLP
+from myreinflow.nets.mlp import SinusoidalEmbedding
+from myreinflow.policy import ChunkPolicy, checkpoint_policies
+from myreinflow.run import MetricMean, TrainingRun, due
+from myreinflow.utils import seed_everything, setup_runtime
+
+__all__ = ["ReinFlowConfig", "train"]
+
+LOG_2PI = math.log(2 * math.pi)
+SIGMA_HOLD, SIGMA_DECAY = 0.35, 0.7  # σ_max: held for 35 % of the iterations, then towards 0.3/0.7
+RETURN_CLIP = 10.0  # scaled rewards are clipped to ±10
+
+
+# ---- the stochastic policy
+
+
+class NoiseNet(nn.Module):
+    """σ(s, t) ∈ [σ_min, σ_max]^D: an MLP (tanh) over the state and a sinusoidal embedding of t, its
+    output h mapped to log σ² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2."""
+
+    def __init__(
+        self, cond_dim: int, out_dim: int, hidden: tuple[int, ...], sigma_min: float, sigma_max: float
+    ):
+        super().__init__()
+        self.embed = SinusoidalEmbedding(16)
+        self.net = MLP(cond_dim + 16, out_dim, hidden, activation="tanh")
+        self.register_buffer("log_var_min", torch.tensor(2 * math.log(sigma_min)))
+        self.register_buffer("log_var_max", torch.tensor(2 * math.log(sigma_max)))
+
+    def set_sigma_max(self, sigma_max: float) -> None:
+        self.log_var_max.fill_(2 * math.log(sigma_max))
+
+    def forward(self, obs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        h = self.net(torch.cat([obs, self.embed(t)], dim=-1))
+        log_var = self.log_var_min + (self.log_var_max - self.log_var_min) * (torch.tanh(h) + 1) / 2
+        return torch.exp(0.5 * log_var)
+
+
+class NoisyChain(nn.Module):
+    """The pretrained policy `base` (a flow, or FQL's one-step policy with K = 1) plus a NoiseNet: the
+    K-step Markov chain of the module docstring, its exact log-likelihood and entropy."""
+
+    def __init__(self, base: nn.Module, kind: str, steps: int, noise: NoiseNet):
+        super().__init__()
+        self.base, self.kind, self.steps, self.noise = base, kind, steps, noise
+        self.dim = noise.net[-1].out_features
+
+    def times(self, n: int, device) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(t_k, t_{k+1}) for each step: the uniform grid from 1 to 0 of `FlowModel.integrate`."""
+        grid = torch.linspace(1.0, 0.0, self.steps + 1, device=device)
+        return [(grid[k].expand(n), grid[k + 1].expand(n)) for k in range(self.steps)]
+
+    def mean(self, obs: torch.Tensor, z: torch.Tensor, t: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """The deterministic step from z at time t to time r."""
+        if self.kind == "onestep":
+            return self.base(obs, z)
+        return z - (t - r)[:, None] * self.base.average_velocity(z, r, t, obs)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None, noisy: bool = True, z=None):
+        """The chain's states (K + 1, B, D) from x_0 = `z` (drawn if None), with noise or without."""
+        x = torch.randn(obs.shape[0], self.dim, device=obs.device, generator=generator) if z is None else z
+        path = [x]
+        for t, r in self.times(obs.shape[0], obs.device):
+            x = self.mean(obs, x, t, r)
+            if noisy:
+                x = x + self.noise(obs, t) * torch.randn(x.shape, device=x.device, generator=generator)
+            path.append(x)
+        return torch.stack(path)
+
+    def log_prob(self, obs: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+        """(B,) log-likelihood of the chain's states `path` (K + 1, B, D), the x_0 term included."""
+        logp = -0.5 * (path[0].pow(2) + LOG_2PI).sum(-1)
+        for k, (t, r) in enumerate(self.times(obs.shape[0], obs.device)):
+            mean, sigma = self.mean(obs, path[k], t, r), self.noise(obs, t)
+            logp = logp - (0.5 * ((path[k + 1] - mean) / sigma).pow(2) + sigma.log() + 0.5 * LOG_2PI).sum(-1)
+        return logp
+
+    def entropy(self, obs: torch.Tensor) -> torch.Tensor:
+        """(B,) entropy of the chain's Gaussian factors, x_0's included."""
+        h = torch.full((obs.shape[0],), 0.5 * self.dim * (1 + LOG_2PI), device=obs.device)
+        for t, _ in self.times(obs.shape[0], obs.device):
+            h = h + (self.noise(obs, t).log() + 0.5 * (1 + LOG_2PI)).sum(-1)
+        return h
+
+    @property
+    def factors(self) -> int:
+        """Gaussian factors (of one dimension each) in a chain's log-likelihood: (K + 1)·D."""
+        return (self.steps + 1) * self.dim
+
+
+class ReinFlowAgent(nn.Module):
+    """The fine-tuned chain, its frozen starting policy (for the W2 term) and the value network."""
+
+    def __init__(self, cfg: ReinFlowConfig, chain: NoisyChain, cond_dim: int):
+        super().__init__()
+        self.cfg, self.chain = cfg, chain
+        self.reference = copy.deepcopy(chain.base).requires_grad_(False)
+        self.value = MLP(cond_dim, 1, cfg.value_hidden, activation="mish")
+
+    def normalized_log_prob(self, obs: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
+        """The log-likelihood per Gaussian factor, clamped to ±logprob_clamp (0: not clamped)."""
+        logp = self.chain.log_prob(obs, path) / self.chain.factors
+        c = self.cfg.logprob_clamp
+        return logp.clamp(-c, c) if c > 0 else logp
+
+    def actor_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        """Clipped PPO surrogate − entropy bonus (+ W2 towards the starting policy)."""
+        obs, adv = batch["obs"], batch["advantages"]
+        adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        log_ratio = self.normalized_log_prob(obs, batch["path"].transpose(0, 1)) - batch["logp"]
+        ratio = log_ratio.exp()
+        eps = self.cfg.clip_eps
+        pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps)).mean()
+        entropy = (self.chain.entropy(obs) / self.chain.factors).mean()
+        loss = pg_loss - self.cfg.ent_coef * entropy
+        info = {"pg_loss": pg_loss, "entropy": entropy, "ratio": ratio.mean()}
+        info |= {
+            "approx_kl": ((ratio - 1) - log_ratio).mean(),
+            "clip_frac": ((ratio - 1).abs() > eps).float().mean(),
+        }
+        if self.cfg.w2_coef > 0:
+            z = torch.randn(obs.shape[0], self.chain.dim, device=obs.device, generator=generator)
+            ours = self.chain.sample(obs, None, noisy=False, z=z)[-1]
+            with torch.no_grad():
+                theirs = NoisyChain(self.reference, self.chain.kind, self.chain.steps, self.chain.noise)
+                theirs = theirs.sample(obs, None, noisy=False, z=z)[-1]
+            w2 = (ours - theirs).pow(2).sum(-1).mean()
+            loss = loss + self.cfg.w2_coef * w2
+            info["w2"] = w2
+        return loss, {f"train/{k}": v.detach() for k, v in info.items()}
+
+    def critic_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        values = self.value(batch["obs"]).squeeze(-1)
+        loss = 0.5 * (values - batch["returns"]).pow(2).mean()
+        return loss, {"train/value_loss": loss.detach(), "train/value": values.detach().mean()}
+
+
+# ---- the environment side
+
+
+class ChunkEnv(gym.Wrapper):
+    """One step of this env runs a whole action chunk open-loop (stopping at the episode's end): the
+    reward is the chunk's summed reward, `success` whether any step succeeded. With `sparse`, OGBench's
+    dense reward becomes the sparse one (success − 1), as the datasets' relabelling does."""
+
+    def __init__(self, env: gym.Env, horizon: int, sparse: bool = False):
+        super().__init__(env)
+        low, high = env.action_space.low, env.action_space.high
+        self.action_space = gym.spaces.Box(np.stack([low] * horizon), np.stack([high] * horizon))
+        self.sparse = sparse
+
+    def step(self, chunk):
+        total, success, steps = 0.0, False, 0
+        for action in chunk:
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            total += -float(reward != 0) if self.sparse else float(reward)
+            success |= bool(info.get("success", False))
+            steps += 1
+            if terminated or truncated:
+                break
+        return obs, total, terminated, truncated, {**info, "success": success, "chunk_steps": steps}
+
+
+class ReturnScale:
+    """Running std of the discounted return per env (Welford over every step's return): rewards are
+    divided by it and clipped to ±RETURN_CLIP."""
+
+    def __init__(self, num_envs: int, gamma: float):
+        self.gamma, self.returns = gamma, np.zeros(num_envs)
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def __call__(self, rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rewards
+        for value in self.returns.tolist():  # plain floats: the checkpoint loads weights only
+            self.count += 1
+            delta = value - self.mean
+            self.mean += delta / self.count
+            self.m2 += delta * (value - self.mean)
+        self.returns[ends] = 0.0
+        std = math.sqrt(self.m2 / self.count) if self.count > 1 else 1.0
+        return np.clip(rewards / (std + 1e-8), -RETURN_CLIP, RETURN_CLIP)
+
+    def reset(self) -> None:
+        self.returns[:] = 0.0
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count, self.mean, self.m2 = state["count"], state["mean"], state["m2"]
+
+
+def chunk_envs(info: dict, num_envs: int, horizon: int) -> gym.vector.VectorEnv:
+    """`num_envs` ChunkEnvs of the checkpoint's env (same-step autoreset: a finished episode's final
+    observation is in the infos, the returned one is the next episode's)."""
+    sparse = info.get("reward") == "sparse"
+    return gym.make_vec(
+        _spec(info["env_spec"]),
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        wrappers=[lambda env: ChunkEnv(env, horizon, sparse)],
+    )
+
+
+def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float):
+    """(advantages, returns) of (T, N) arrays: δ = r + γ(1 − terminated)V(s') − V(s), accumulated
+    backwards with γλ and cut at episode ends (`ends`: terminated or truncated)."""
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * (1 - terminated[t]) * next_values[t] - values[t]
+        running = delta + gamma * lam * (1 - ends[t]) * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+def step_info(infos: dict, key: str, ended: np.ndarray) -> np.ndarray:
+    """Per env, the value of `key` in its last step's info (0 where absent): a finished episode's is in
+    `final_info` (same-step autoreset puts the next episode's reset info in its place)."""
+    values = np.zeros(len(ended))
+    for source, rows in ((infos, ~ended), (infos.get("final_info", {}), ended)):
+        if key in source:
+            mask = rows & source[f"_{key}"]
+            values[mask] = np.asarray(source[key], dtype=np.float64)[mask]
+    return values
+
+
+def collect(run, agent: ReinFlowAgent, envs, policy: ChunkPolicy, scale: ReturnScale, cfg: ReinFlowConfig):
+    """One iteration's rollout from freshly reset envs: a flat batch of chunk transitions (normalised
+    observations, chain states, their log-likelihoods, GAE advantages and returns) and the finished
+    episodes' (return, success)."""
+    n, device = cfg.num_envs, run.device
+    first_seed = online_reset_seed(cfg.seed, run.env_steps)
+    raw, _ = envs.reset(seed=[first_seed + i for i in range(n)])
+    scale.reset()
+
+    def tensor(array) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device)
+
+    steps: dict[str, list] = {k: [] for k in ("obs", "path", "logp", "value", "next_value", "reward")}
+    steps |= {"terminated": [], "end": []}
+    episode_return, episodes = np.zeros(n), []
+    for _ in range(cfg.rollout_chunks):
+        obs = policy.normalizer.normalize_obs(tensor(raw))
+        with torch.no_grad():
+            path = agent.chain.sample(obs, run.generator)
+            logp = agent.normalized_log_prob(obs, path)
+            value = agent.value(obs).squeeze(-1)
+        chunk = path[-1].clamp(-1, 1).reshape(n, policy.horizon_steps, -1)
+        raw, reward, terminated, truncated, infos = envs.step(
+            policy.normalizer.unscale_action(chunk).cpu().numpy()
+        )
+        ended = terminated | truncated
+        last = raw.copy()
+        if ended.any():  # the finished episodes' last observations, for bootstrapping truncations
+            last[ended] = np.stack(infos["final_obs"][ended])
+        with torch.no_grad():
+            next_value = agent.value(policy.normalizer.normalize_obs(tensor(last))).squeeze(-1)
+        run.env_steps += int(step_info(infos, "chunk_steps", ended).sum())
+        episode_return += reward
+        success = step_info(infos, "success", ended)
+        for i in np.flatnonzero(ended):
+            episodes.append((float(episode_return[i]), float(success[i])))
+        episode_return[ended] = 0.0
+        scaled = scale(reward, ended) if cfg.reward_scale else reward
+        for key, item in (("obs", obs), ("path", path.transpose(0, 1)), ("logp", logp), ("value", value)):
+            steps[key].append(item)
+        for key, item in (("next_value", next_value), ("reward", tensor(scaled))):
+            steps[key].append(item)
+        steps["terminated"].append(tensor(terminated))
+        steps["end"].append(tensor(ended))
+    stacked = {k: torch.stack(v) for k, v in steps.items()}
+    advantages, returns = gae(
+        stacked["reward"], stacked["value"], stacked["next_value"], stacked["terminated"],
+        stacked["end"], cfg.gamma, cfg.gae_lambda,
+    )  # fmt: skip
+    batch = {k: stacked[k].flatten(0, 1) for k in ("obs", "path", "logp")}
+    return batch | {"advantages": advantages.flatten(), "returns": returns.flatten()}, episodes
+
+
+# ---- training
+
+
+def update(agent: ReinFlowAgent, optimizers: dict, batch: dict, cfg: ReinFlowConfig, run) -> dict:
+    """`update_epochs` passes of `minibatches` minibatches over one rollout; the actor steps only after
+    the critic's warm-up, and not at all once the approximate KL exceeds `target_kl`."""
+    size = batch["obs"].shape[0]
+    per = max(1, size // cfg.minibatches)
+    train_actor = run.iteration >= cfg.critic_warmup_iters
+    mean, stopped = MetricMean(), False
+    for _ in range(cfg.update_epochs):
+        order = torch.randperm(size, device=run.device, generator=run.generator)
+        for start in range(0, size - per + 1, per):
+            minibatch = {k: v[order[start : start + per]] for k, v in batch.items()}
+            critic_loss, info = agent.critic_loss(minibatch)
+            step(optimizers["critic"], critic_loss, agent.value.parameters(), cfg.max_grad_norm)
+            if train_actor and not stopped:
+                actor_loss, actor_info = agent.actor_loss(minibatch, run.generator)
+                step(optimizers["actor"], actor_loss, agent.chain.parameters(), cfg.max_grad_norm)
+                info |= actor_info
+                stopped = cfg.target_kl > 0 and float(actor_info["train/approx_kl"]) > cfg.target_kl
+            mean.add(info)
+            run.step += 1
+    return mean.pop() | {"train/kl_stopped": float(stopped)}
+
+
+def step(optimizer, loss: torch.Tensor, params, max_grad_norm: float) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if max_grad_norm > 0:
+        torch.nn.utils.clip_grad_norm_(list(params), max_grad_norm)
+    optimizer.step()
+
+
+def sigma_max_at(cfg: ReinFlowConfig, iteration: int, iterations: int) -> float:
+    """σ_max of an iteration: constant, or held for SIGMA_HOLD of the run, then a half cosine down to
+    (1 − SIGMA_DECAY) σ_min + SIGMA_DECAY σ_max."""
+    if not cfg.sigma_decay:
+        return cfg.sigma_max
+    low = (1 - SIGMA_DECAY) * cfg.sigma_min + SIGMA_DECAY * cfg.sigma_max
+    progress = min(max((iteration - SIGMA_HOLD * iterations) / ((1 - SIGMA_HOLD) * iterations), 0.0), 1.0)
+    return low + (cfg.sigma_max - low) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict]:
+    """(policy name, the policy of `init` to fine-tune, the checkpoint's dataset info)."""
+    if not cfg.init:
+        raise UserError("init = '' is not allowed; it must be a BC or FQL checkpoint (--init PATH)")
+    ckpt = load_checkpoint(cfg.init, map_location=device)
+    which = "auto" if cfg.policy == "auto" else cfg.policy
+    ((name, policy),) = checkpoint_policies(ckpt, which, cfg.init, device).items()
+    if not (policy.is_flow or policy.kind == "onestep"):
+        raise UserError(f"--init {cfg.init!r}: its {name!r} policy is not a flow or one-step policy")
+    if policy.cond_steps != 1:
+        raise UserError(f"--init {cfg.init!r} stacks {policy.cond_steps} observations; ReinFlow needs 1")
+    return name, policy, ckpt["dataset"]
+
+
+def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
+    """Fine-tune (or resume) the policy of `cfg.init` by ReinFlow; returns the final checkpoint's path."""
+    device = setup_runtime(cfg.device, cfg.threads)
+    seed_everything(cfg.seed)
+    name, policy, info = starting_policy(cfg, device)
+    steps = 1 if policy.kind == "onestep" else cfg.inference_steps or (4 if policy.kind == "reflow" else 1)
+    if policy.kind == "onestep" and cfg.inference_steps > 1:
+        raise UserError(f"inference_steps = {cfg.inference_steps} is not allowed; a one-step policy has 1")
+    cond_dim, dim = policy.spec["obs_dim"], policy.horizon_steps * policy.spec["act_dim"]
+    noise = NoiseNet(cond_dim, dim, cfg.noise_hidden, cfg.sigma_min, cfg.sigma_max)
+    chain = NoisyChain(policy.model.train(), policy.kind, steps, noise).to(device)
+    agent = ReinFlowAgent(cfg, chain, cond_dim).to(device)
+    optimizers = {
+        "actor": torch.optim.AdamW(chain.parameters(), lr=cfg.lr_actor, weight_decay=0.0),
+        "critic": torch.optim.AdamW(
+            agent.value.parameters(), lr=cfg.lr_critic, weight_decay=cfg.critic_weight_decay
+        ),
+    }
+    scale = ReturnScale(cfg.num_envs, cfg.gamma)
+    per_iteration = cfg.num_envs * cfg.rollout_chunks * policy.horizon_steps  # at most: episodes may end
+    iterations = max(1, math.ceil(cfg.env_steps / per_iteration)) if cfg.env_steps else 0
+    run = TrainingRun(
+        "reinflow",
+        cfg,
+        cfg.output_dir(info["dataset_id"], policy.kind),
+        RESUMABLE_KEYS,
+        device,
+        torch.Generator(device=device).manual_seed(cfg.seed),
+        state={
+            "agent": agent,
+            "actor_optimizer": optimizers["actor"],
+            "critic_optimizer": optimizers["critic"],
+            "return_scale": scale,
+        },  # fmt: skip
+        policies={name: policy},
+        run_name=f"reinflow-{policy.kind}-{info['dataset_id']}-s{cfg.seed}",
+        progress=progress,
+        resolved={"inference_steps": steps, "policy": name},
+        step=0,
+        iteration=0,
+        env_steps=0,
+    )
+    if run.resume() and run.iteration >= iterations:
+        print(f"{run.ckpt_path} is complete ({run.iteration} iterations, {run.env_steps} env steps)")
+        return run.ckpt_path
+    run.start()
+    envs = chunk_envs(info, cfg.num_envs, policy.horizon_steps)
+    bar = run.bar(iterations, run.iteration, f"reinflow {policy.kind}")
+    if iterations == 0:
+        log(run, agent, policy, info, steps, {}, [])
+    while run.iteration < iterations:
+        noise.set_sigma_max(sigma_max_at(cfg, run.iteration, iterations))
+        agent.eval()
+        batch, episodes = collect(run, agent, envs, policy, scale, cfg)
+        agent.train()
+        metrics = update(agent, optimizers, batch, cfg, run)
+        run.iteration += 1
+        metrics |= {"train/sigma_max": math.exp(0.5 * float(noise.log_var_max))}
+        log(run, agent, policy, info, steps, metrics, episodes, due(run.iteration, cfg.eval_freq, iterations))
+        bar.update(1)
+    envs.close()
+    run.close()
+    return run.ckpt_path
+
+
+def log(run, agent, policy, info, steps, metrics: dict, episodes: list, evaluate_now: bool = True) -> None:
+    """A train.csv row: the iteration's losses and finished episodes (`online/`); at evaluation points
+    the chain without noise is rolled out (`eval/`), then a checkpoint."""
+    if episodes:
+        returns, successes = np.array(episodes).T
+        metrics |= {"online/episode_return": returns.mean(), "online/success": np.nanmean(successes)}
+    metrics |= {"online/env_steps": run.env_steps, "online/episodes": len(episodes)}
+    if evaluate_now:
+        policy.model.eval()
+        seed = agent.cfg.seed + EVAL_SEED_OFFSET
+        metrics |= eval_summary(policy, info, steps, agent.cfg.eval_episodes, seed)
+    run.log(metrics, epoch=run.iteration, checkpoint=evaluate_now, dataset=info)
+
+
+# keys that may change between a run and its resumption without changing what is trained so far
+# (a longer `env_steps` continues the run; with `sigma_decay` the σ_max schedule then stretches over the
+# new budget from the resumed iteration on)
+RESUMABLE_KEYS = RunOptions.RUN_KEYS | {"env_steps", "eval_freq", "eval_episodes", "out"}
