@@ -81,10 +81,12 @@ def _upgrade_v1(ckpt: dict) -> dict:
 
 
 def load_for_resume(
-    path: Path, stage: str, config: dict, resumable_keys: set[str], map_location
+    path: Path, stage: str, config: dict, resumable_keys: set[str], map_location, defaults: dict | None = None
 ) -> dict | None:
     """The checkpoint at `path` if it exists and belongs to the same run (same stage, same config but for
-    `resumable_keys`); None if there is none; UserError naming the first differing key otherwise."""
+    `resumable_keys`); None if there is none; UserError naming the first differing key otherwise. A key
+    that the checkpoint's config lacks (an option added after it was written) matches its value in
+    `defaults`: options are added with defaults that keep the earlier behaviour."""
     if not Path(path).is_file():
         return None
     ckpt = load_checkpoint(path, map_location=map_location)
@@ -94,8 +96,14 @@ def load_for_resume(
             f"only version {VERSION}; use another --out or delete it"
         )
     old = ckpt.get("config", {})
-    diff = [k for k in config if k not in resumable_keys and old.get(k) != config[k]]
+    defaults = defaults or {}
+    same = lambda k: old[k] == config[k] if k in old else k in defaults and defaults[k] == config[k]  # noqa: E731
+    diff = [k for k in config if k not in resumable_keys and not same(k)]
     if ckpt.get("stage") != stage or diff:
-        what = f"key {diff[0]!r}: {old.get(diff[0])!r} vs {config[diff[0]]!r}" if diff else "stage"
+        what = "stage"
+        if diff:
+            k = diff[0]
+            theirs = repr(old[k]) if k in old else f"absent (so its default, {defaults.get(k)!r})"
+            what = f"key {k!r}: {theirs} vs {config[k]!r}"
         raise UserError(f"{path} holds a different run ({what}); use another --out or delete it")
     return ckpt

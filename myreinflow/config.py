@@ -280,6 +280,15 @@ def to_dict(cfg) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
+def defaults_of(cls) -> dict:
+    """{field: its default} of a config dataclass, as plain YAML values (tuples become lists)."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        values[f.name] = list(value) if isinstance(value, tuple) else value
+    return values
+
+
 def to_yaml(cfg) -> str:
     """A config as the YAML of `config.yaml` (keys in field order)."""
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume, save_checkpoint
-from myreinflow.config import to_dict, to_yaml
+from myreinflow.config import defaults_of, to_dict, to_yaml
 from myreinflow.provenance import provenance
 from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text
@@ -118,7 +118,8 @@ class TrainingRun:
 
     def resume(self) -> dict | None:
         """Restores this run's checkpoint if there is one (a different run's is refused); returns it."""
-        ckpt = load_for_resume(self.ckpt_path, self.stage, to_dict(self.cfg), self.resumable, self.device)
+        config, defaults = to_dict(self.cfg), defaults_of(type(self.cfg))
+        ckpt = load_for_resume(self.ckpt_path, self.stage, config, self.resumable, self.device, defaults)
         if ckpt is None:
             return None
         for name, obj in self.state.items():

@@ -45,3 +45,23 @@ def test_resuming_a_version_1_run_is_refused_in_one_line(minari_root, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "version-1 checkpoint" in err[0] and str(out / "model.pt") in err[0]
     assert sorted(p.name for p in out.iterdir()) == ["model.pt"]  # nothing written beside it
+
+
+def test_a_run_written_before_an_option_existed_resumes_at_its_default(minari_root, tmp_path, capsys):
+    """A checkpoint whose config lacks an option added later (here FQL's `candidates`, removed from a
+    fresh run's config) resumes when the option keeps its default, and is refused for another value."""
+    import torch
+
+    out = tmp_path / "fql"
+    args = ["fql", "--dataset", "myreinflow/pusher/tiny-v0", "--epochs", "1", "--hidden", "16", "16"]
+    args += ["--flow_hidden", "16", "16", "--eval_episodes", "1", "--no_wandb", "--threads", "1", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    del ckpt["config"]["candidates"], ckpt["config"]["candidates_in_target"]
+    torch.save(ckpt, out / "model.pt")
+    assert main([*args, "--out", str(out), "--epochs", "2", "--candidates", "4"]) == 2
+    assert (
+        "holds a different run (key 'candidates': absent (so its default, 1) vs 4)" in capsys.readouterr().err
+    )
+    assert main([*args, "--out", str(out), "--epochs", "2"]) == 0
+    assert load_checkpoint(out / "model.pt")["epoch"] == 2

@@ -231,7 +231,13 @@ def test_reinflow_on_pusher_writes_the_contract_and_resumes_bit_exact(bc_flow, t
     assert (ckpt["stage"], ckpt["iteration"], ckpt["env_steps"]) == ("reinflow", 2, 400)
     assert list(ckpt["policies"]) == ["flow"] and ckpt["dataset"]["env_id"] == "Pusher-v5"
     train = pd.read_csv(full / "train.csv")
-    assert train["online/episodes"].tolist() == [2, 2] and train["online/env_steps"].tolist() == [200, 400]
+    assert train["online/episodes"].tolist() == [0, 2, 2] and train["online/env_steps"].tolist() == [
+        0,
+        200,
+        400,
+    ]
+    assert train["eval/final_distance"].notna().all()  # the starting policy too, at step 0
+    train = train.iloc[1:]
     for key in (
         "train/pg_loss",
         "train/value_loss",
@@ -278,7 +284,7 @@ def test_reinflow_on_pusher_writes_the_contract_and_resumes_bit_exact(bc_flow, t
         assert len(flat_a) == len(flat_b) and all(
             torch.equal(x, y) for x, y in zip(flat_a, flat_b, strict=True)
         )
-    assert pd.read_csv(extended / "train.csv")["online/env_steps"].tolist() == [200, 400]
+    assert pd.read_csv(extended / "train.csv")["online/env_steps"].tolist() == [0, 200, 400]
 
 
 def _tensors(state) -> list[torch.Tensor]:

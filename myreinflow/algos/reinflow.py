@@ -458,7 +458,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     run.start()
     envs = chunk_envs(info, cfg.num_envs, policy.horizon_steps)
     bar = run.bar(iterations, run.iteration, f"reinflow {policy.kind}")
-    if iterations == 0:
+    if run.iteration == 0:  # the starting policy's evaluation (the only one of a 0-step run)
         log(run, agent, policy, info, steps, {}, [])
     while run.iteration < iterations:
         noise.set_sigma_max(sigma_max_at(cfg, run.iteration, iterations))
