@@ -308,3 +308,25 @@ def test_reinflow_refuses_bad_input_in_one_line(bc_flow, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], (extra, err)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_log_likelihood_clamp_stops_learning_at_small_noise():
+    """The reference's clamp of the per-factor log-likelihood to ±1: with small σ every
+    factor's density exceeds e (σ = 0.01 here), so every value is clamped and the policy gets no gradient (logged as
+    `train/clamped` 1); without the clamp it does."""
+    for clamp, learns in ((1.0, False), (0.0, True)):
+        agent = ReinFlowAgent(
+            ReinFlowConfig(init="x", sigma_min=0.01, sigma_max=0.01, logprob_clamp=clamp, ent_coef=0.0),
+            _chain("reflow", 2, sigma=(0.01, 0.01)),
+            OBS,
+        )
+        obs = torch.randn(16, OBS)
+        path = agent.chain.sample(obs, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            logp = agent.normalized_log_prob(obs, path)
+        batch = {"obs": obs, "path": path.transpose(0, 1), "logp": logp, "advantages": torch.randn(16)}
+        loss, info = agent.actor_loss(batch, torch.Generator())
+        loss.backward()
+        grad = sum(p.grad.abs().sum() for p in agent.chain.base.parameters() if p.grad is not None)
+        assert float(info["train/clamped"]) == (1.0 if clamp else 0.0)
+        assert (float(grad) > 0) == learns

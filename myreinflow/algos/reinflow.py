@@ -170,23 +170,30 @@ class ReinFlowAgent(nn.Module):
         self.reference = copy.deepcopy(chain.base).requires_grad_(False)
         self.value = MLP(cond_dim, 1, cfg.value_hidden, activation="mish")
 
-    def normalized_log_prob(self, obs: torch.Tensor, path: torch.Tensor) -> torch.Tensor:
-        """The log-likelihood per Gaussian factor, clamped to ±logprob_clamp (0: not clamped)."""
+    def normalized_log_prob(
+        self, obs: torch.Tensor, path: torch.Tensor, clamped: bool = True
+    ) -> torch.Tensor:
+        """The log-likelihood per Gaussian factor, clamped to ±logprob_clamp (0: not clamped). A clamped
+        value has no gradient: with small σ (about 0.05 and below) the per-factor density exceeds 1 and
+        the policy stops learning; `train/clamped` logs the fraction."""
         logp = self.chain.log_prob(obs, path) / self.chain.factors
         c = self.cfg.logprob_clamp
-        return logp.clamp(-c, c) if c > 0 else logp
+        return logp.clamp(-c, c) if c > 0 and clamped else logp
 
     def actor_loss(self, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
         """Clipped PPO surrogate − entropy bonus (+ W2 towards the starting policy)."""
         obs, adv = batch["obs"], batch["advantages"]
         adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        log_ratio = self.normalized_log_prob(obs, batch["path"].transpose(0, 1)) - batch["logp"]
+        logp = self.normalized_log_prob(obs, batch["path"].transpose(0, 1), clamped=False)
+        c = self.cfg.logprob_clamp
+        clamped = (logp.abs() >= c).float().mean() if c > 0 else torch.zeros(())
+        log_ratio = (logp.clamp(-c, c) if c > 0 else logp) - batch["logp"]
         ratio = log_ratio.exp()
         eps = self.cfg.clip_eps
         pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps)).mean()
         entropy = (self.chain.entropy(obs) / self.chain.factors).mean()
         loss = pg_loss - self.cfg.ent_coef * entropy
-        info = {"pg_loss": pg_loss, "entropy": entropy, "ratio": ratio.mean()}
+        info = {"pg_loss": pg_loss, "entropy": entropy, "ratio": ratio.mean(), "clamped": clamped}
         info |= {
             "approx_kl": ((ratio - 1) - log_ratio).mean(),
             "clip_frac": ((ratio - 1).abs() > eps).float().mean(),
