@@ -9,6 +9,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from myreinflow.utils import cpu_name
+
 # the packages whose versions can change a run's numbers
 PACKAGES = ("myreinflow", "torch", "numpy", "scipy", "gymnasium", "minari", "mujoco", "ogbench")
 
@@ -27,17 +29,6 @@ def git_commit(where: Path = Path(__file__).parent) -> dict:
         return {"commit": None, "dirty": None}
 
 
-def cpu_model() -> str:
-    """The CPU's model name (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 @functools.cache
 def provenance() -> dict:
     """Git commit, package versions (None where not installed), Python, OS and CPU; computed once."""
@@ -51,5 +42,5 @@ def provenance() -> dict:
         "git": git_commit(),
         "versions": {"python": platform.python_version(), **versions},
         "platform": platform.platform(),
-        "cpu": cpu_model(),
+        "cpu": cpu_name(),
     }
