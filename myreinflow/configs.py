@@ -302,7 +302,10 @@ class ReinFlowConfig(RunOptions):
     env_steps: int = param(100_000, "env steps of fine-tuning", minimum=0)
     num_envs: int = param(16, "vectorised envs that collect each iteration's rollout", minimum=1)
     rollout_chunks: int = param(
-        50, "action chunks per env and iteration (each a PPO transition; envs reset at each)", minimum=1
+        0,
+        "action chunks per env and iteration, each a PPO transition; envs reset at each iteration "
+        "(0 = one whole episode: the env's time limit / horizon_steps)",
+        minimum=0,
     )
     sigma_min: float = param(
         0.1, "lower bound of the noise std σ(s, t) (normalised actions)", exclusive_minimum=0

@@ -205,8 +205,6 @@ def _reinflow_args(init, out, *extra):
         "400",
         "--num_envs",
         "2",
-        "--rollout_chunks",
-        "25",
     ]
     args += [
         "--value_hidden",
@@ -223,8 +221,9 @@ def _reinflow_args(init, out, *extra):
 
 
 def test_reinflow_on_pusher_writes_the_contract_and_resumes_bit_exact(bc_flow, tmp_path):
-    """Two iterations of 2 envs × 25 chunks (h 4: 200 env steps each, Pusher's 100-step episodes end
-    twice per env). Straight through, and one iteration then a resumption: the same weights."""
+    """Two iterations of 2 envs × one episode each (by default: Pusher's 100-step time limit / h 4 = 25
+    chunks, 200 env steps per iteration). Straight through, and one iteration then a resumption: the
+    same weights."""
     full = tmp_path / "full"
     assert main(_reinflow_args(bc_flow, full)) == 0
     ckpt = load_checkpoint(full / "model.pt")

@@ -17,11 +17,11 @@ and so is its entropy, H = H(N(0, I_D)) + Σ_k Σ_d ½ log(2πe σ_{k,d}²) (`No
 chain is the pretrained sampler: evaluation acts with it (the `flow` or `onestep` policy of the run).
 
 One iteration. Each of `num_envs` envs (reset at the iteration's start, seeded) acts `rollout_chunks`
-chunks, each run open-loop for its whole length (`ChunkEnv`: one PPO transition, rewards summed, γ per
-chunk, ended early by the episode's end); rewards are divided by the running std of the discounted
-return and clipped to ±10; GAE(γ, λ) with V(s) from a value network, truncated episodes bootstrapped
-from their final observation and an unfinished rollout from its last one. Then `update_epochs` passes
-of `minibatches` minibatches, each one step of two AdamW optimizers:
+chunks (default: one episode's worth), each run open-loop for its whole length (`ChunkEnv`: one PPO
+transition, rewards summed, γ per chunk, ended early by the episode's end); rewards are divided by the
+running std of the discounted return and clipped to ±10; GAE(γ, λ) with V(s) from a value network,
+truncated episodes bootstrapped from their final observation and an unfinished rollout from its last
+one. Then `update_epochs` passes of `minibatches` minibatches, each one step of two AdamW optimizers:
 
     actor   mean max(−A r, −A clip(r, 1 ± ε)) − c_ent H̄ + c_W2 ‖a_θ(s, z) − a_ref(s, z)‖²
     critic  ½ mean (V(s) − R)²
@@ -306,7 +306,9 @@ def step_info(infos: dict, key: str, ended: np.ndarray) -> np.ndarray:
     return values
 
 
-def collect(run, agent: ReinFlowAgent, envs, policy: ChunkPolicy, scale: ReturnScale, cfg: ReinFlowConfig):
+def collect(
+    run, agent: ReinFlowAgent, envs, policy: ChunkPolicy, scale: ReturnScale, cfg: ReinFlowConfig, chunks: int
+):
     """One iteration's rollout from freshly reset envs: a flat batch of chunk transitions (normalised
     observations, chain states, their log-likelihoods, GAE advantages and returns) and the finished
     episodes' (return, success)."""
@@ -321,7 +323,7 @@ def collect(run, agent: ReinFlowAgent, envs, policy: ChunkPolicy, scale: ReturnS
     steps: dict[str, list] = {k: [] for k in ("obs", "path", "logp", "value", "next_value", "reward")}
     steps |= {"terminated": [], "end": []}
     episode_return, episodes = np.zeros(n), []
-    for _ in range(cfg.rollout_chunks):
+    for _ in range(chunks):
         obs = policy.normalizer.normalize_obs(tensor(raw))
         with torch.no_grad():
             path = agent.chain.sample(obs, run.generator)
@@ -417,6 +419,17 @@ def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict
     return name, policy, ckpt["dataset"]
 
 
+def rollout_chunks(cfg: ReinFlowConfig, info: dict, horizon: int) -> int:
+    """Chunks per env and iteration: `rollout_chunks`, or enough for one episode up to the env's time
+    limit (envs reset at every iteration, so a shorter rollout never sees an episode's later steps)."""
+    if cfg.rollout_chunks:
+        return cfg.rollout_chunks
+    limit = _spec(info["env_spec"]).max_episode_steps
+    if not limit:
+        raise UserError(f"the env {info['env_id']!r} has no time limit; give --rollout_chunks N")
+    return math.ceil(limit / horizon)
+
+
 def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     """Fine-tune (or resume) the policy of `cfg.init` by ReinFlow; returns the final checkpoint's path."""
     device = setup_runtime(cfg.device, cfg.threads)
@@ -436,7 +449,8 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
         ),
     }
     scale = ReturnScale(cfg.num_envs, cfg.gamma)
-    per_iteration = cfg.num_envs * cfg.rollout_chunks * policy.horizon_steps  # at most: episodes may end
+    chunks = rollout_chunks(cfg, info, policy.horizon_steps)
+    per_iteration = cfg.num_envs * chunks * policy.horizon_steps  # at most: episodes may end early
     iterations = max(1, math.ceil(cfg.env_steps / per_iteration)) if cfg.env_steps else 0
     run = TrainingRun(
         "reinflow",
@@ -470,7 +484,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     while run.iteration < iterations:
         noise.set_sigma_max(sigma_max_at(cfg, run.iteration, iterations))
         agent.eval()
-        batch, episodes = collect(run, agent, envs, policy, scale, cfg)
+        batch, episodes = collect(run, agent, envs, policy, scale, cfg, chunks)
         agent.train()
         metrics = update(agent, optimizers, batch, cfg, run)
         run.iteration += 1
