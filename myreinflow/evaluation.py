@@ -129,11 +129,17 @@ def _episode_rows(out: dict, dataset: dict, ids: list[int], k: int, act_steps: i
     ]
 
 
+# vectorised envs of an evaluation during training: an OGBench env holds about 200 MB, so 50 of them
+# (one per episode) took a training job to 9-11 GB; episodes run in batches of this many instead
+TRAINING_EVAL_ENVS = 10
+
+
 def eval_summary(
     policy: ChunkPolicy, dataset: dict, inference_steps: int, episodes: int, seed: int, prefix: str = "eval/"
 ) -> dict[str, float]:
-    """Evaluation during training: the mean metrics of `episodes` rollouts at one number of steps."""
-    return summarize(evaluate(policy, dataset, [inference_steps], episodes, seed), prefix)
+    """Evaluation during training: the mean metrics of `episodes` rollouts at one number of steps, in
+    batches of TRAINING_EVAL_ENVS envs."""
+    return summarize(evaluate(policy, dataset, [inference_steps], episodes, seed, TRAINING_EVAL_ENVS), prefix)
 
 
 def evaluate_checkpoint(
