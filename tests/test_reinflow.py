@@ -310,8 +310,8 @@ def test_reinflow_refuses_bad_input_in_one_line(bc_flow, tmp_path, capsys):
 
 
 def test_the_log_likelihood_clamp_stops_learning_at_small_noise():
-    """The reference's clamp of the per-factor log-likelihood to ±1: with small σ every
-    factor's density exceeds e (σ = 0.01 here), so every value is clamped and the policy gets no gradient (logged as
+    """The reference's clamp of the per-factor log-likelihood to ±1: with small σ (0.01 here) every
+    factor's density exceeds e, so every value is clamped and the policy gets no gradient (logged as
     `train/clamped` 1); without the clamp it does."""
     for clamp, learns in ((1.0, False), (0.0, True)):
         agent = ReinFlowAgent(
