@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import defaultdict
 from pathlib import Path
 
 import gymnasium as gym
@@ -74,7 +75,7 @@ from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_s
 from myreinflow.nets import MLP
 from myreinflow.nets.mlp import SinusoidalEmbedding
 from myreinflow.policy import ChunkPolicy, checkpoint_policies
-from myreinflow.run import MetricMean, TrainingRun, due
+from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
 
 __all__ = ["ReinFlowConfig", "train"]
@@ -320,8 +321,7 @@ def collect(
     def tensor(array) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device)
 
-    steps: dict[str, list] = {k: [] for k in ("obs", "path", "logp", "value", "next_value", "reward")}
-    steps |= {"terminated": [], "end": []}
+    steps: dict[str, list] = defaultdict(list)
     episode_return, episodes = np.zeros(n), []
     for _ in range(chunks):
         obs = policy.normalizer.normalize_obs(tensor(raw))
@@ -346,12 +346,11 @@ def collect(
             episodes.append((float(episode_return[i]), float(success[i])))
         episode_return[ended] = 0.0
         scaled = scale(reward, ended) if cfg.reward_scale else reward
-        for key, item in (("obs", obs), ("path", path.transpose(0, 1)), ("logp", logp), ("value", value)):
+        items = {"obs": obs, "path": path.transpose(0, 1), "logp": logp, "value": value}
+        items |= {"next_value": next_value, "reward": tensor(scaled)}
+        items |= {"terminated": tensor(terminated), "end": tensor(ended)}
+        for key, item in items.items():
             steps[key].append(item)
-        for key, item in (("next_value", next_value), ("reward", tensor(scaled))):
-            steps[key].append(item)
-        steps["terminated"].append(tensor(terminated))
-        steps["end"].append(tensor(ended))
     stacked = {k: torch.stack(v) for k, v in steps.items()}
     advantages, returns = gae(
         stacked["reward"], stacked["value"], stacked["next_value"], stacked["terminated"],
@@ -376,23 +375,15 @@ def update(agent: ReinFlowAgent, optimizers: dict, batch: dict, cfg: ReinFlowCon
         for start in range(0, size - per + 1, per):
             minibatch = {k: v[order[start : start + per]] for k, v in batch.items()}
             critic_loss, info = agent.critic_loss(minibatch)
-            step(optimizers["critic"], critic_loss, agent.value.parameters(), cfg.max_grad_norm)
+            gradient_step(critic_loss, optimizers["critic"], max_grad_norm=cfg.max_grad_norm)
             if train_actor and not stopped:
                 actor_loss, actor_info = agent.actor_loss(minibatch, run.generator)
-                step(optimizers["actor"], actor_loss, agent.chain.parameters(), cfg.max_grad_norm)
+                gradient_step(actor_loss, optimizers["actor"], max_grad_norm=cfg.max_grad_norm)
                 info |= actor_info
                 stopped = cfg.target_kl > 0 and float(actor_info["train/approx_kl"]) > cfg.target_kl
             mean.add(info)
             run.step += 1
     return mean.pop() | {"train/kl_stopped": float(stopped)}
-
-
-def step(optimizer, loss: torch.Tensor, params, max_grad_norm: float) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if max_grad_norm > 0:
-        torch.nn.utils.clip_grad_norm_(list(params), max_grad_norm)
-    optimizer.step()
 
 
 def sigma_max_at(cfg: ReinFlowConfig, iteration: int, iterations: int) -> float:
@@ -410,8 +401,7 @@ def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict
     if not cfg.init:
         raise UserError("init = '' is not allowed; it must be a BC or FQL checkpoint (--init PATH)")
     ckpt = load_checkpoint(cfg.init, map_location=device)
-    which = "auto" if cfg.policy == "auto" else cfg.policy
-    ((name, policy),) = checkpoint_policies(ckpt, which, cfg.init, device).items()
+    ((name, policy),) = checkpoint_policies(ckpt, cfg.policy, cfg.init, device).items()
     if not (policy.is_flow or policy.kind == "onestep"):
         raise UserError(f"--init {cfg.init!r}: its {name!r} policy is not a flow or one-step policy")
     if policy.cond_steps != 1:
