@@ -1,4 +1,4 @@
-"""myreinflow pipeline: dataset → BC → FQL → evaluation → summary CSVs → figures → report.
+"""myreinflow pipeline: dataset → BC → FQL → online fine-tuning → evaluation → summary CSVs → figures → report.
 
 snakemake --cores 8 --resources gpu=1                 # the default experiment (config/config.yaml)
 snakemake --cores 8 --resources gpu=1 --configfile config/full.yaml
@@ -38,6 +38,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/bc.smk"
 include: "workflow/rules/fql.smk"
+include: "workflow/rules/online.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/toy2d.smk"
 include: "workflow/rules/summary.smk"

@@ -61,6 +61,7 @@ def _eval(args) -> None:
         progress=not args.quiet,
         vectorization_mode=args.vectorization,
         candidates=args.candidates,
+        stage_name=args.stage_name,
     )
     with atomic_path(args.out) as tmp:
         frame.to_csv(tmp, index=False)
@@ -154,6 +155,12 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--dataset_name", default=None, help="value of the CSV's dataset column (default: the dataset id)"
+    )
+    p.add_argument(
+        "--stage_name",
+        default=None,
+        help="value of the CSV's stage column (default: the checkpoint's stage, e.g. fql for a run "
+        "continued online)",
     )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda (default: auto)")
     p.add_argument(

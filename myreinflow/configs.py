@@ -152,6 +152,9 @@ class FQLConfig(DataOptions, RunOptions):
     epochs: int = param(20, "offline passes; one pass = transitions / batch_size updates", minimum=0)
     online_steps: int = param(0, "env steps of online fine-tuning after the offline phase", minimum=0)
     updates_per_step: int = param(1, "online: updates per env step", minimum=1)
+    online_warmup_steps: int = param(
+        0, "online: env steps before the first update (FQL: 0; Q-chunking: 5000)", minimum=0
+    )
     batch_size: int = param(256, "minibatch size", minimum=1)
     lr_flow: float = param(3e-4, "Adam learning rate of the BC flow", exclusive_minimum=0)
     lr_actor: float = param(3e-4, "Adam learning rate of the one-step policy", exclusive_minimum=0)

@@ -155,6 +155,7 @@ def evaluate_checkpoint(
     progress: bool = False,
     vectorization_mode: str = "sync",
     candidates: int = 1,
+    stage_name: str | None = None,
 ):
     """Rows (a DataFrame) of every evaluated policy of a checkpoint: `which` is a policy name (flow,
     onestep, mlp, categorical), `auto` (the checkpoint's main policy) or `all`. Flows sweep
@@ -165,7 +166,8 @@ def evaluate_checkpoint(
     ckpt = load_checkpoint(path, map_location=device)
     chosen = checkpoint_policies(ckpt, which, path, device, candidates)
     info, config = ckpt["dataset"], ckpt.get("config", {})
-    main_kind = next(iter(ckpt["policies"].values()))["spec"]["kind"]  # the flow (or baseline) of the run
+    # the flow (or baseline) of the run: its main policy's, or what it names (ReinFlow from a one-step policy)
+    main_kind = ckpt.get("flow") or next(iter(ckpt["policies"].values()))["spec"]["kind"]
     frames = []
     for name, policy in chosen.items():
         steps = list(inference_steps) if policy.is_flow else [1]
@@ -173,7 +175,7 @@ def evaluate_checkpoint(
             policy, info, steps, episodes, seed, num_envs, vectorization_mode, progress, act_steps
         )
         meta = {
-            "stage": ckpt.get("stage"),
+            "stage": stage_name or ckpt.get("stage"),
             "dataset": dataset_name or info["dataset_id"],
             "env_id": info["env_id"],
             "flow": main_kind,

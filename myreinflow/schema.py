@@ -65,6 +65,20 @@ SCHEMA_DEFS = {
     "fql_options": ("myreinflow.configs", "FQLConfig", PIPELINE_KEYS - {"epochs"}),
     "mfql_options": ("myreinflow.configs", "MFQLConfig", PIPELINE_KEYS - {"epochs"}),
     "toy2d_options": ("myreinflow.configs", "Toy2DConfig", PIPELINE_KEYS),
+    # ReinFlow's chain steps are a hyperparameter; the policy it fine-tunes is the stage's choice
+    "reinflow_options": (
+        "myreinflow.configs",
+        "ReinFlowConfig",
+        PIPELINE_KEYS - {"inference_steps"} | {"policy"},
+    ),
+}
+# FQL online resumes the offline FQL run: only the keys of its online phase may differ
+FQL_ONLINE_KEYS = {
+    "online_steps",
+    "online_eval_freq",
+    "updates_per_step",
+    "online_warmup_steps",
+    "eval_episodes",
 }
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 SCHEMA_HEADER = """\
@@ -75,7 +89,8 @@ SCHEMA_HEADER = """\
 
 
 def schema_defs() -> dict[str, dict]:
-    """The `$defs` blocks of the pipeline schema: the options of BC, FQL, MFQL and the 2D study."""
+    """The `$defs` blocks of the pipeline schema: the options of BC, FQL, MFQL, the 2D study, ReinFlow
+    and FQL online."""
     import importlib
 
     defs = {}
@@ -87,6 +102,14 @@ def schema_defs() -> dict[str, dict]:
             "description": f"keys of {module}.{class_name} that the pipeline does not set itself",
             "properties": json_schema(cls, exclude),
         }
+    fql = importlib.import_module("myreinflow.configs").FQLConfig
+    others = {f.name for f in dataclasses.fields(fql)} - FQL_ONLINE_KEYS
+    defs["fql_online_options"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "keys of myreinflow.configs.FQLConfig for the online phase (the rest: the fql run's)",
+        "properties": json_schema(fql, others),
+    }
     return defs
 
 

@@ -345,3 +345,77 @@ def test_learning_curve_markers_do_not_hide_each_other(monkeypatch, tmp_path):
     markers = [tuple(xy) for line in score_ax.get_lines() for xy in line.get_xydata()]
     assert len(markers) == 4 and len(set(markers)) == 4
     assert {x for line in loss_ax.get_lines() for x, _ in line.get_xydata()} == {1000, 2000}
+
+
+def test_headline_online_stages_against_their_offline_start():
+    """FQL online and ReinFlow rows: the acting policy after minus the same policy before (an FQL run's
+    one-step policy; ReinFlow's BC flow where there is no FQL stage, at the best steps of each)."""
+    evals = _evals(
+        {
+            ("fql", "reflow", "onestep", 1): [0.3, 0.4],
+            ("fql", "reflow", "flow", 1): [0.1, 0.1],
+            ("fql_online", "reflow", "onestep", 1): [0.7, 0.8],
+            ("fql_online", "reflow", "flow", 1): [0.0, 0.0],  # the flow does not act online: no row
+            ("reinflow", "reflow", "onestep", 1): [0.5, 0.6],
+            ("bc", "meanflow", "flow", 1): [0.2, 0.2],
+            ("bc", "meanflow", "flow", 4): [0.4, 0.4],
+            ("reinflow", "meanflow", "flow", 1): [0.5, 0.5],
+            ("reinflow", "meanflow", "flow", 4): [0.3, 0.3],
+        }
+    )
+    rows = headline(ci_table(evals)).set_index("question")
+    online = rows.filter(like="minus offline", axis=0)
+    assert sorted(online.index) == [
+        "FQL online minus offline FQL (ReFlow one-step policy)",
+        "ReinFlow minus offline BC (MeanFlow flow)",
+        "ReinFlow minus offline FQL (ReFlow one-step policy)",
+    ]
+    fql = online.loc["FQL online minus offline FQL (ReFlow one-step policy)"]
+    assert fql["difference"] == pytest.approx(0.4) and fql["holds"]
+    assert online.loc["ReinFlow minus offline FQL (ReFlow one-step policy)", "difference"] == pytest.approx(
+        0.2
+    )
+    bc = online.loc["ReinFlow minus offline BC (MeanFlow flow)"]
+    assert (bc["a"], bc["b"]) == ("reinflow meanflow flow K=1", "bc meanflow flow K=4")
+    assert bc["difference"] == pytest.approx(0.1)
+
+
+def _online_train() -> pd.DataFrame:
+    """An FQL online run (two offline rows, then online ones at 10 env steps/s) and a ReinFlow run (an
+    evaluation at env step 0, then at 100 env steps/s), two seeds each."""
+    rows = []
+    for seed in (0, 1):
+        base = dict(dataset="cube", flow="reflow", seed=seed)
+        rows += [
+            base | dict(stage="fql_online", step=100, wall_s=50.0, **{"eval/success": 0.1}),
+            base | dict(stage="fql_online", step=200, wall_s=100.0, **{"eval/success": 0.3 + seed / 10}),
+        ]
+        for env_steps in (1000, 2000):
+            online = {"online/env_steps": env_steps, "eval/success": 0.5}
+            rows.append(
+                base | dict(stage="fql_online", step=200 + env_steps, wall_s=100.0 + env_steps / 10, **online)
+            )
+        for env_steps in (0, 1000, 2000):
+            online = {"online/env_steps": env_steps, "eval/success": 0.2 + env_steps / 10_000}
+            rows.append(base | dict(stage="reinflow", step=env_steps, wall_s=5.0 + env_steps / 100, **online))
+    return pd.DataFrame(rows)
+
+
+def test_online_curves_start_at_the_offline_policy_and_share_their_time_axis(tmp_path):
+    import matplotlib.image as mpimg
+
+    from myreinflow.analysis.figures import _online_curves, plot_online
+
+    curves = _online_curves(_online_train())
+    fql = curves[(curves["stage"] == "fql_online") & (curves["seed"] == 1)]
+    assert fql["env_steps"].tolist() == [0, 1000, 2000]  # the last offline evaluation, then online ones
+    assert fql["value"].iloc[0] == pytest.approx(0.4)
+    assert fql["minutes"].tolist() == pytest.approx([0, 100 / 60, 200 / 60])  # 10 env steps/s
+    reinflow = curves[curves["stage"] == "reinflow"]
+    assert reinflow.groupby("env_steps")["minutes"].nunique().eq(1).all()  # seeds share their x values
+    assert reinflow["minutes"].max() == pytest.approx(20 / 60)  # 100 env steps/s
+    assert set(curves["metric"]) == {"success"}
+    plot_online(_online_train(), tmp_path / "online.png")
+    assert mpimg.imread(tmp_path / "online.png").shape[1] > 1000
+    with pytest.raises(UserError, match="no evaluations of online runs"):
+        plot_online(_online_train().assign(stage="fql"), tmp_path / "none.png")

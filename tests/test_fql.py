@@ -272,10 +272,14 @@ def test_offline_to_online_on_pusher_with_resume_and_eval(minari_root, tmp_path)
     assert len(online) == 1 and online["online/env_steps"].iloc[0] == 100  # the episode ended at 100
     for prefix in ("eval/", "eval_flow/"):
         assert train[f"{prefix}normalized_score"].notna().sum() == 2  # at 100 and 150 env steps
-    # more online steps resume from the checkpoint and keep the replay
-    assert main(_fql_args(out, "--online_steps", "250", "--online_eval_freq", "100")) == 0
+    # more online steps resume from the checkpoint and keep the replay; with a warm-up (Q-chunking's
+    # wait before the first online update) of 220 env steps, env steps 220-250 update: 31 updates
+    before = ckpt["step"]
+    more = ("--online_steps", "250", "--online_eval_freq", "100", "--online_warmup_steps", "220")
+    assert main(_fql_args(out, *more)) == 0
     ckpt = load_checkpoint(out / "model.pt")
     assert ckpt["env_steps"] == 250 and len(ckpt["online_episodes"]) == 2
+    assert ckpt["step"] - before == 31
     # metrics.json: the resumed run at its last checkpoint, both policies' last evaluation
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["stage"], metrics["env_steps"], metrics["step"]) == ("fql", 250, ckpt["step"])

@@ -40,7 +40,8 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert sorted(flows["flow"].unique()) == ["meanflow", "reflow"]
     assert len(flows) == 2 * len(steps) * episodes
     assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
-    assert set(evals["dataset"]) == {"tiny"} and set(evals["stage"]) == {"bc", "fql", "mfql"}
+    assert set(evals["dataset"]) == {"tiny"}
+    assert set(evals["stage"]) == {"bc", "fql", "mfql", "fql_online", "reinflow"}
     mfql = evals[evals["stage"] == "mfql"]  # MeanFlow-QL: the MeanFlow is its only policy
     assert set(mfql["flow"]) == {"meanflow"} and set(mfql["policy"]) == {"flow"}
     fql = evals[evals["stage"] == "fql"]
@@ -59,6 +60,19 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     rl = headline[headline["question"].str.startswith("MeanFlow-QL minus FQL from ReFlow")]
     assert len(rl) == 1 and rl["metric"].iloc[0] == "normalized_score"
     assert set(headline.loc[headline["stage"] == "mfql", "metric"]) == {"normalized_score", "updates_per_s"}
+    # online: FQL online continues each FQL run (its rows: the offline ones, then the online ones);
+    # ReinFlow fine-tunes each FQL run's one-step policy, labelled with the flow it was distilled from
+    for stage in ("fql_online", "reinflow"):
+        rows = evals[evals["stage"] == stage]
+        assert set(rows["flow"]) == {"reflow", "meanflow"}, stage
+    assert set(evals.loc[evals["stage"] == "reinflow", "policy"]) == {"onestep"}
+    online = headline[headline["question"].str.contains("minus offline")]
+    assert sorted(online["stage"]) == ["fql_online"] * 2 + ["reinflow"] * 2
+    assert online["question"].str.contains("minus offline FQL").all()
+    offline = pd.read_csv(tiny_run / "results/fql/tiny/reflow/seed0/train.csv")
+    continued = pd.read_csv(tiny_run / "results/fql_online/tiny/reflow/seed0/train.csv")
+    assert continued["step"].iloc[: len(offline)].tolist() == offline["step"].tolist()
+    assert continued["online/env_steps"].max() == TINY["fql_online"]["common"]["online_steps"]
     train = pd.read_csv(summary / "train.csv")
     assert {"stage", "dataset", "flow", "seed", "step", "train/loss", "train/critic_loss"} <= set(
         train.columns
@@ -70,7 +84,7 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert set(toy["flow"]) == {"reflow", "meanflow", "rectified", "noise", "data"}
     assert {"swd", "w2", "mmd2"} <= set(toy["metric"]) and set(toy["distribution"]) == {"checkerboard"}
     figures = ("return_vs_steps", "latency_vs_steps", "learning_curves", "bc_to_fql", "toy2d_metrics")
-    for name in (*figures, "reflow_vs_meanflow_rl"):
+    for name in (*figures, "reflow_vs_meanflow_rl", "online"):
         png = tiny_run / "results" / "figures" / f"{name}.png"
         assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 10_000
     # the hyperparameters of the config reached the jobs: common < per flow, threads honoured
@@ -165,6 +179,9 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
         ({"bc": {"common": {"epochz": 2}}}, "epochz"),
         ({"bc": {"meanflow": {"adaptive_p": "high"}}}, "adaptive_p"),
         ({"stages": ["bc", "ppo"]}, "stages"),
+        ({"stages": ["bc", "fql_online"]}, "has stage fql_online but not fql"),
+        ({"fql_online": {"common": {"alpha": 10}}}, "alpha"),  # FQL online resumes the fql run's options
+        ({"reinflow": {"common": {"policy": "flow"}}}, "policy"),  # the stage chooses the policy
         ({"colour": "blue"}, "colour"),
         ({"datasets": [{"name": "c", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 7}]}, "task"),
         (  # one Minari dataset, got two ways
@@ -264,13 +281,19 @@ def test_config_files_are_valid():
 
 PIPELINE_SET = {"dataset", "source", "task", "reward", "model", "flow", "seed", "threads", "out", "device"}
 PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "steps", "inference_steps"}
-PIPELINE_SET |= {"init", "wandb_mode"}
+PIPELINE_SET |= {"init", "wandb_mode", "policy"}
 
 
 def _bc_config():
     from myreinflow.algos.bc import BCConfig
 
     return BCConfig, {"epochs", "inference_steps"}  # BC's epochs and eval steps are hyperparameters
+
+
+def _reinflow_config():
+    from myreinflow.configs import ReinFlowConfig
+
+    return ReinFlowConfig, {"inference_steps"}  # the chain's steps are a hyperparameter; its policy is not
 
 
 def _toy2d_config():
@@ -298,6 +321,7 @@ def _mfql_config():
         ("fql_options", _fql_config),
         ("mfql_options", _mfql_config),
         ("toy2d_options", _toy2d_config),
+        ("reinflow_options", _reinflow_config),
     ],
 )
 def test_schema_hyperparameters_match_the_cli_config(options, config):

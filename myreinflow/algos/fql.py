@@ -16,6 +16,15 @@ learning rates (with equal rates this is the reference's single Adam). h = 1 is 
 Offline → online (`online_steps` > 0): then the one-step policy acts in the env (chunks open-loop),
 finished episodes join a replay that also holds the dataset (sampled uniformly, as the reference does),
 each env step is followed by `updates_per_step` updates, and `online/*` logs the episodes' returns.
+The online phase differs from the references' in three ways, each measured (docs/online.md):
+- An online episode joins the replay when it ends; the references add each transition at once. At
+  any update the replay lacks at most the current episode: on cube-single (200-episode set) ≤ 200
+  steps beside ≥ 200,000 transitions, so ≤ 0.1 % of what a batch samples from.
+- Resets are seeded (`online_reset_seed`: a resumed run meets the same episodes); the references' are
+  unseeded. The initial states have the same distribution: 500 resets each way on cube-single task 2,
+  two-sample KS tests on the 16 varying observation dimensions, smallest p 0.042 (Bonferroni 0.67).
+- Updates start at the first env step, as in FQL; Q-chunking waits 5,000 env steps
+  (`online_warmup_steps 5000` does so).
 
 As in the references: the critic is Dense → GELU → LayerNorm with Glorot init (`nets/ensemble.py`);
 dataset actions are clipped to ±(1 − 1e−5) (`data/chunks.py`); the BC flow loss is masked on padded
@@ -23,10 +32,10 @@ chunk tails past an episode's end (Q-chunking's `valid`).
 
 Deliberate deviations: the reference's 4×512 GELU networks become 3×256 by default (CPU-friendly; pass
 `--hidden 512 512 512 512` for the reference); chunks cut off by a time-limit truncation are masked out of
-the critic loss (Q-chunking's choice); an online episode joins the replay when it ends. A chunk's reward
-R sums the rewards only up to the first step that ends the task (OGBench success, mask 0) and does not
-bootstrap after it, where Q-chunking sums all h rewards of the chunk: an OGBench single-task episode
-ends at success, so the steps after it never happen in evaluation. With h = 1 the two agree.
+the critic loss (Q-chunking's choice). A chunk's reward R sums the rewards only up to the first step
+that ends the task (OGBench success, mask 0) and does not bootstrap after it, where Q-chunking sums all
+h rewards of the chunk: an OGBench single-task episode ends at success, so the steps after it never
+happen in evaluation. With h = 1 the two agree.
 """
 
 from __future__ import annotations
@@ -60,8 +69,11 @@ from myreinflow.policy import (
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
 
-# keys that may change between a run and its resumption without changing what is trained so far
+# keys that may change between a run and its resumption without changing what is trained so far (`out`:
+# the pipeline's fql_online stage continues a copy of each offline run in its own directory;
+# `updates_per_step`, `online_warmup_steps`: the offline phase does not read them)
 RESUMABLE_KEYS = RunOptions.RUN_KEYS | {"epochs", "online_steps", "eval_freq", "online_eval_freq"}
+RESUMABLE_KEYS |= {"updates_per_step", "online_warmup_steps"}
 RESUMABLE_KEYS |= {"eval_episodes", "eval_flow", "out", "source", "compile"}
 
 
@@ -360,8 +372,9 @@ def online_phase(
 ) -> None:
     """The acting policy (the agent's first eval head: FQL's one-step policy, the flow in the flow-only
     ablation) acts in the env, chunks open-loop; each env step is followed by `updates_per_step`
-    updates; finished episodes join the replay. Resets are seeded `online_reset_seed(seed, env_steps)`
-    (a resumed run meets the same episodes), a range no evaluation seed reaches."""
+    updates (none before `online_warmup_steps` env steps); finished episodes join the replay. Resets
+    are seeded `online_reset_seed(seed, env_steps)` (a resumed run meets the same episodes), a range no
+    evaluation seed reaches."""
     env = make_env(info["env_spec"])
     _, name, k = agent.eval_heads()[0]
     actor = acting(run, agent, name)
@@ -378,7 +391,7 @@ def online_phase(
         episode.add(action, reward, terminated, obs)
         run.env_steps += 1
         bar.update(1)
-        for _ in range(cfg.updates_per_step):
+        for _ in range(cfg.updates_per_step if run.env_steps >= cfg.online_warmup_steps else 0):
             mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
             run.step += 1
         if terminated or truncated:

@@ -396,8 +396,9 @@ def sigma_max_at(cfg: ReinFlowConfig, iteration: int, iterations: int) -> float:
     return low + (cfg.sigma_max - low) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict]:
-    """(policy name, the policy of `init` to fine-tune, the checkpoint's dataset info)."""
+def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict, str]:
+    """(policy name, the policy of `init` to fine-tune, the checkpoint's dataset info, its flow: the kind
+    of its main policy, e.g. the ReFlow an FQL run's one-step policy was distilled from)."""
     if not cfg.init:
         raise UserError("init = '' is not allowed; it must be a BC or FQL checkpoint (--init PATH)")
     ckpt = load_checkpoint(cfg.init, map_location=device)
@@ -406,7 +407,8 @@ def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict
         raise UserError(f"--init {cfg.init!r}: its {name!r} policy is not a flow or one-step policy")
     if policy.cond_steps != 1:
         raise UserError(f"--init {cfg.init!r} stacks {policy.cond_steps} observations; ReinFlow needs 1")
-    return name, policy, ckpt["dataset"]
+    flow = ckpt.get("flow") or next(iter(ckpt["policies"].values()))["spec"]["kind"]
+    return name, policy, ckpt["dataset"], flow
 
 
 def rollout_chunks(cfg: ReinFlowConfig, info: dict, horizon: int) -> int:
@@ -424,7 +426,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     """Fine-tune (or resume) the policy of `cfg.init` by ReinFlow; returns the final checkpoint's path."""
     device = setup_runtime(cfg.device, cfg.threads)
     seed_everything(cfg.seed)
-    name, policy, info = starting_policy(cfg, device)
+    name, policy, info, flow = starting_policy(cfg, device)
     steps = 1 if policy.kind == "onestep" else cfg.inference_steps or (4 if policy.kind == "reflow" else 1)
     if policy.kind == "onestep" and cfg.inference_steps > 1:
         raise UserError(f"inference_steps = {cfg.inference_steps} is not allowed; a one-step policy has 1")
@@ -445,7 +447,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     run = TrainingRun(
         "reinflow",
         cfg,
-        cfg.output_dir(info["dataset_id"], policy.kind),
+        cfg.output_dir(info["dataset_id"], flow),
         RESUMABLE_KEYS,
         device,
         torch.Generator(device=device).manual_seed(cfg.seed),
@@ -456,7 +458,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
             "return_scale": scale,
         },  # fmt: skip
         policies={name: policy},
-        run_name=f"reinflow-{policy.kind}-{info['dataset_id']}-s{cfg.seed}",
+        run_name=f"reinflow-{flow}-{name}-{info['dataset_id']}-s{cfg.seed}",
         progress=progress,
         resolved={"inference_steps": steps, "policy": name},
         step=0,
@@ -470,7 +472,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     envs = chunk_envs(info, cfg.num_envs, policy.horizon_steps)
     bar = run.bar(iterations, run.iteration, f"reinflow {policy.kind}")
     if run.iteration == 0:  # the starting policy's evaluation (the only one of a 0-step run)
-        log(run, agent, policy, info, steps, {}, [])
+        log(run, agent, policy, info, steps, {}, [], flow=flow)
     while run.iteration < iterations:
         noise.set_sigma_max(sigma_max_at(cfg, run.iteration, iterations))
         agent.eval()
@@ -479,16 +481,18 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
         metrics = update(agent, optimizers, batch, cfg, run)
         run.iteration += 1
         metrics |= {"train/sigma_max": math.exp(0.5 * float(noise.log_var_max))}
-        log(run, agent, policy, info, steps, metrics, episodes, due(run.iteration, cfg.eval_freq, iterations))
+        evaluate_now = due(run.iteration, cfg.eval_freq, iterations)
+        log(run, agent, policy, info, steps, metrics, episodes, evaluate_now, flow)
         bar.update(1)
     envs.close()
     run.close()
     return run.ckpt_path
 
 
-def log(run, agent, policy, info, steps, metrics: dict, episodes: list, evaluate_now: bool = True) -> None:
+def log(run, agent, policy, info, steps, metrics: dict, episodes: list, evaluate_now=True, flow="") -> None:
     """A train.csv row: the iteration's losses and finished episodes (`online/`); at evaluation points
-    the chain without noise is rolled out (`eval/`), then a checkpoint."""
+    the chain without noise is rolled out (`eval/`), then a checkpoint (which names the run's `flow`,
+    for the evaluation's `flow` column: a one-step policy's is the flow it was distilled from)."""
     if episodes:
         returns, successes = np.array(episodes).T
         metrics |= {"online/episode_return": returns.mean(), "online/success": np.nanmean(successes)}
@@ -497,7 +501,7 @@ def log(run, agent, policy, info, steps, metrics: dict, episodes: list, evaluate
         policy.model.eval()
         seed = agent.cfg.seed + EVAL_SEED_OFFSET
         metrics |= eval_summary(policy, info, steps, agent.cfg.eval_episodes, seed)
-    run.log(metrics, epoch=run.iteration, checkpoint=evaluate_now, dataset=info)
+    run.log(metrics, epoch=run.iteration, checkpoint=evaluate_now, dataset=info, flow=flow)
 
 
 # keys that may change between a run and its resumption without changing what is trained so far

@@ -237,6 +237,50 @@ def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
     return rows
 
 
+# the online stages: stage → (its name, the policy of its runs that acts online, None: the run's one
+# policy). FQL online continues the FQL run (its one-step policy acts); ReinFlow fine-tunes one policy: an
+# FQL run's one-step policy, or the BC flow where the dataset has no FQL stage
+ONLINE_STAGES = {"fql_online": ("FQL online", "onestep"), "reinflow": ("ReinFlow", None)}
+FLOW_NAMES = {"reflow": "ReFlow", "meanflow": "MeanFlow"}
+
+
+def online_headline(table: pd.DataFrame, best: pd.DataFrame) -> list[dict]:
+    """Online fine-tuning against its offline start, per dataset, online stage and flow: the acting
+    policy after the online stage minus the same policy before it (an FQL one-step policy against the
+    FQL run's, at its one step; a flow fine-tuned by ReinFlow from BC against the BC flow, each at its
+    best steps), in the dataset's headline metric, with final distances where the env has them."""
+    rows = []
+    for dataset in sorted(table["dataset"].unique()):
+        metric = headline_metric(table[table["dataset"] == dataset])
+        at = best[(best["dataset"] == dataset) & (best["metric"] == metric)]
+        for stage, (name, acting) in ONLINE_STAGES.items():
+            runs = at[(at["stage"] == stage) & (at["policy"] == acting if acting else True)]
+            for _, after in runs.iterrows():
+                start = "fql" if after["policy"] == "onestep" else "bc"
+                before = at[
+                    (at["stage"] == start) & (at["flow"] == after["flow"]) & (at["policy"] == after["policy"])
+                ]
+                if not len(before):
+                    continue
+                before = before.iloc[0]
+                what = "one-step policy" if after["policy"] == "onestep" else "flow"
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "stage": stage,
+                        "metric": metric,
+                        "question": f"{name} minus offline {start.upper()} "
+                        f"({FLOW_NAMES.get(after['flow'], after['flow'])} {what})",
+                        **_side("a", table, after),
+                        **_side("b", table, before),
+                        "difference": float(after["mean"] - before["mean"]),
+                        "holds": bool(after["mean"] > before["mean"]),
+                        "criterion": "difference > 0",
+                    }
+                )
+    return rows
+
+
 SIDE_COLUMNS = ("", "_mean", "_ci_low", "_ci_high", "_final_distance")
 HEADLINE_COLUMNS = [
     *("dataset", "stage", "metric", "question"),
@@ -250,7 +294,8 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
 
     - MeanFlow at 1 step against ReFlow at its best number of steps (BC and FQL flows);
     - FQL's policies against the BC flow they started from and against the best BC policy;
-    - ReFlow vs MeanFlow in RL (`rl_headline`, with `train`: the train summary, for updates/s).
+    - ReFlow vs MeanFlow in RL (`rl_headline`, with `train`: the train summary, for updates/s);
+    - online fine-tuning against its offline start (`online_headline`).
 
     Each dataset's `headline_metric` (normalized score, or success rate on OGBench tasks), with the
     final distance (when the env has it) at the same steps.
@@ -310,6 +355,7 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
                     }
                 )
     rows += rl_headline(table, train)
+    rows += online_headline(table, best)
     frame = pd.DataFrame(rows, columns=HEADLINE_COLUMNS)
     frame["difference"] = frame["difference"].astype(float).round(4)
     return frame

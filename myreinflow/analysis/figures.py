@@ -18,7 +18,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from myreinflow.analysis.aggregate import CRITIC_METHODS, best_steps, training_speed  # noqa: E402
+from myreinflow.analysis.aggregate import (  # noqa: E402
+    CRITIC_METHODS,
+    ONLINE_STAGES,
+    best_steps,
+    training_speed,
+)
 from myreinflow.errors import UserError  # noqa: E402
 from myreinflow.utils import atomic_path  # noqa: E402
 
@@ -587,7 +592,128 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
     plt.close(fig)
 
 
+# what an online curve shows, by preference: Pusher is judged by final distance, OGBench by success
+ONLINE_METRICS = ("final_distance", "success", "normalized_score")
+
+
+def _online_curves(train: pd.DataFrame) -> pd.DataFrame:
+    """Evaluations of the online runs (ONLINE_STAGES), one row per run and evaluation, from the offline
+    start (env step 0: an FQL online run's last offline evaluation, a ReinFlow run's first) on: `method`
+    (stage and flow), `env_steps`, `minutes` (env_steps at the method's mean env steps per second over its
+    seeds, evaluations included, so that seeds share their x values), `metric` and `value`."""
+    frames = []
+    for stage, (name, _) in ONLINE_STAGES.items():
+        runs = train[train["stage"] == stage]
+        if not len(runs) or "online/env_steps" not in runs:
+            continue
+        for (dataset, flow, seed), run in runs.sort_values("step").groupby(["dataset", "flow", "seed"]):
+            metric = next(
+                (m for m in ONLINE_METRICS if run.get(f"eval/{m}", pd.Series()).notna().any()), None
+            )
+            if metric is None:  # a run without evaluations yet
+                continue
+            env = run["online/env_steps"].fillna(0)  # offline rows (FQL online): before env step 0
+            evals = run[run[f"eval/{metric}"].notna()].assign(env_steps=env)
+            start = evals[evals["env_steps"] == 0].tail(1)  # the offline policy's last evaluation
+            evals = pd.concat([start, evals[evals["env_steps"] > 0]])
+            seconds = evals["wall_s"] - start["wall_s"].iloc[0] if len(start) else np.nan
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "dataset": dataset,
+                        "seed": seed,
+                        "stage": stage,
+                        "flow": flow,
+                        "method": f"{name} · {label(flow)}",
+                        "metric": metric,
+                        "env_steps": evals["env_steps"].to_numpy(),
+                        "seconds": np.asarray(seconds, dtype=float),
+                        "value": evals[f"eval/{metric}"].to_numpy(),
+                    }
+                )
+            )
+    if not frames:
+        raise UserError(f"train table has no evaluations of online runs ({', '.join(ONLINE_STAGES)} stages)")
+    curves = pd.concat(frames, ignore_index=True)
+    keys = ["stage", "dataset", "flow"]
+    last = curves.sort_values("env_steps").groupby([*keys, "seed"]).tail(1)
+    rate = (last["env_steps"] / last["seconds"]).groupby([last[k] for k in keys]).mean().rename("rate")
+    curves = curves.join(rate, on=keys)
+    return curves.assign(minutes=curves["env_steps"] / curves["rate"] / 60)
+
+
+def plot_online(train: pd.DataFrame, out: str | Path) -> None:
+    """Online fine-tuning per dataset (rows): the acting policy's evaluations against env steps and
+    against wall-clock minutes, per method (line style) and flow (colour), from the offline start."""
+    _check(train, ("stage", "dataset", "flow", "seed", "step", "wall_s"), "train table")
+    curves = _online_curves(train)
+    _theme()
+    datasets = sorted(curves["dataset"].unique())
+    methods = curves.drop_duplicates("method").sort_values(
+        ["stage", "flow"], key=lambda c: c.map({k: i for i, k in enumerate([*ONLINE_STAGES, *FLOW_LABELS])})
+    )
+    palette = dict(zip(methods["method"], methods["flow"].map(color), strict=True))
+    dashes = {
+        m: "" if stage == "fql_online" else (4, 2)
+        for m, stage in zip(methods["method"], methods["stage"], strict=True)
+    }
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(11, 3.8 * len(datasets)), squeeze=False)
+    for row, dataset in zip(axes, datasets, strict=True):
+        data = curves[curves["dataset"] == dataset]
+        present = [m for m in methods["method"] if m in set(data["method"])]
+        metric = data["metric"].iloc[0]
+        seeds = int(data.groupby("method")["seed"].nunique().min())
+        for ax, x, xlabel in (
+            (row[0], "env_steps", "env steps of online fine-tuning"),
+            (row[1], "minutes", "wall-clock minutes (1 CPU thread, evaluations included)"),
+        ):
+            sns.lineplot(
+                data=data,
+                x=x,
+                y="value",
+                hue="method",
+                hue_order=present,
+                palette=palette,
+                style="method",
+                style_order=present,
+                dashes=dashes,
+                marker="o",
+                errorbar=("ci", 95) if seeds > 1 else None,
+                n_boot=1000,
+                seed=0,
+                ax=ax,
+                legend=ax is row[0],
+            )
+            ax.axvline(0, color="0.4", ls=":", lw=1)
+            ax.annotate(
+                "offline\nstart",
+                (0, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -3),
+                textcoords="offset points",
+                va="top",
+                fontsize=8,
+                color="0.3",
+            )
+            spread = f"{seeds} seeds, 95 % CI" if seeds > 1 else "one seed"
+            ax.set(xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric), title=f"{dataset} ({spread})")
+            if metric == "success":
+                ax.set_ylim(-0.05, 1.05)
+        if row[0].get_legend() is not None:
+            sns.move_legend(row[0], "best", title="method · flow it started from")
+    fig.tight_layout()
+    fig.suptitle(
+        "Online fine-tuning from the offline policies: evaluations of the acting policy (without noise)",
+        y=1.0,
+        va="bottom",
+    )
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+
 FIGURES = {
+    "online": plot_online,
     "rl": plot_rl,
     "return": plot_return,
     "latency": plot_latency,

@@ -31,6 +31,12 @@ MINARI_ROOT = os.path.normpath(config["minari_root"])
 # the {dataset_id} of the data rule matches exactly the configured ids (which contain slashes)
 DATASET_IDS = "|".join(re.escape(i) for i in SOURCES)
 STAGES = {name: d.get("stages", config["stages"]) for name, d in DATASETS.items()}
+# FQL online continues the dataset's offline FQL runs
+for name, stages in STAGES.items():
+    if "fql_online" in stages and "fql" not in stages:
+        raise ValueError(
+            f"config key 'datasets': {name!r} has stage fql_online but not fql, the offline run it continues"
+        )
 SEEDS = config["seeds"]
 DISTRIBUTIONS = config["toy2d"]["distributions"]
 
@@ -124,10 +130,12 @@ def run_settings(wandb=True):
 
 def options(stage, dataset, flow):
     """Hyperparameters of one training job: `<stage>.common` < `<stage>.<flow>` < the dataset entry's
-    `horizon_steps` (BC, FQL and MFQL of an entry share their chunk length) < the entry's `<stage>`.
+    `horizon_steps` (BC, FQL and MFQL of an entry share their chunk length; the online stages take theirs
+    from the run they continue) < the entry's `<stage>`.
     """
     d = DATASETS[dataset]
-    chunk = {"horizon_steps": d["horizon_steps"]} if "horizon_steps" in d else {}
+    chunked = "horizon_steps" in d and stage in ("bc", "fql", "mfql")
+    chunk = {"horizon_steps": d["horizon_steps"]} if chunked else {}
     return {
         **config[stage]["common"],
         **config[stage].get(flow, {}),
@@ -163,13 +171,28 @@ def flows(stage, dataset):
 
 
 def critic_methods(dataset):
-    """(stage, flow) of every critic-based run (FQL from each flow, MFQL) on the entry `dataset`."""
+    """(stage, flow) of every offline critic-based run (FQL from each flow, MFQL) on the entry `dataset`."""
     return [
         (stage, flow)
         for stage in STAGES[dataset]
-        if stage != "bc"
+        if stage in ("fql", "mfql")
         for flow in flows(stage, dataset)
     ]
+
+
+ONLINE_STAGES = ("fql_online", "reinflow")
+
+
+def reinflow_start(dataset):
+    """(stage, policy) that ReinFlow fine-tunes on the entry `dataset`: the FQL run's one-step policy
+    where the entry has the fql stage, else the BC flow."""
+    return ("fql", "onestep") if "fql" in STAGES[dataset] else ("bc", "flow")
+
+
+def reinflow_init(wildcards):
+    """Input function: the checkpoint of the run whose policy ReinFlow fine-tunes (`reinflow_start`)."""
+    stage, _ = reinflow_start(wildcards.dataset)
+    return f"results/{stage}/{wildcards.dataset}/{wildcards.flow}/seed{wildcards.seed}/model.pt"
 
 
 def runs():
@@ -217,6 +240,8 @@ def figures():
         names.append("bc_to_fql")
     if any(len(critic_methods(d)) > 1 for d in DATASETS):
         names.append("reflow_vs_meanflow_rl")
+    if any(set(ONLINE_STAGES) & set(stages) for stages in STAGES.values()):
+        names.append("online")
     if DISTRIBUTIONS:
         names.append("toy2d_metrics")
     return [f"results/figures/{name}.png" for name in names]

@@ -1,6 +1,7 @@
 rule eval:
-    """Rollouts of every policy of one BC, FQL or MFQL checkpoint over the sweep of inference steps, one row per
-    policy, steps and episode (`policy`: the flow, mlp, or FQL's one-step policy)."""
+    """Rollouts of every policy of one training run's checkpoint (BC, FQL, MFQL, FQL online, ReinFlow)
+    over the sweep of inference steps, one row per policy, steps and episode (`policy`: the flow, mlp,
+    or FQL's one-step policy; `stage`: the run's stage in the study)."""
     input:
         model="results/{stage}/{dataset}/{flow}/seed{seed}/model.pt",
     output:
@@ -10,7 +11,7 @@ rule eval:
     benchmark:
         "logs/benchmarks/eval/{stage}/{dataset}/{flow}/seed{seed}.tsv"
     wildcard_constraints:
-        stage="bc|fql|mfql",
+        stage="bc|fql|mfql|fql_online|reinflow",
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["eval"]
@@ -21,5 +22,6 @@ rule eval:
         args=eval_args,
         run=run_settings(wandb=False),
     shell:
-        "python -m myreinflow eval --checkpoint {input.model} --policy all --out {output.csv}"
+        "python -m myreinflow eval --checkpoint {input.model} --policy all --stage_name {wildcards.stage}"
+        " --out {output.csv}"
         " {params.args} --threads {threads} {params.run} --quiet > {log} 2>&1"

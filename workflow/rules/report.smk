@@ -9,6 +9,13 @@ STAGE_WORDS = {
     "bc": "behaviour cloning",
     "fql": "FQL (a one-step policy distilled from the flow, against the critic)",
     "mfql": "MeanFlow-QL (the MeanFlow's one step is the actor)",
+    "fql_online": "FQL online (the offline FQL run continued in the env)",
+    "reinflow": "ReinFlow (PPO through the noise-injected sampler of the policy before it)",
+}
+# how long a stage trains, by its option: (option, unit)
+BUDGETS = {
+    "fql_online": ("online_steps", "env steps"),
+    "reinflow": ("env_steps", "env steps"),
 }
 FLOW_WORDS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "mlp": "MLP"}
 
@@ -21,9 +28,10 @@ def _study_lines():
         stages = []
         for stage in STAGES[name]:
             trained = flows(stage, name)
-            epochs = options(stage, name, trained[0]).get("epochs")
+            key, unit = BUDGETS.get(stage, ("epochs", "passes over the data"))
+            amount = options(stage, name, trained[0]).get(key)
             who = ", ".join(FLOW_WORDS[f] for f in trained)
-            budget = f", {epochs} passes over the data" if epochs is not None else ""
+            budget = f", {amount:,} {unit}" if amount is not None else ""
             stages.append(f"{STAGE_WORDS[stage]} of {who}{budget}")
         e = eval_settings(name)
         steps = ", ".join(str(k) for k in e["inference_steps"])

@@ -31,6 +31,12 @@ FIGURES = {
         category="Results",
         labels={"figure": "ReFlow vs MeanFlow in RL"},
     ),
+    "online": dict(
+        input="results/summary/train.csv",
+        name="online",
+        category="Results",
+        labels={"figure": "online fine-tuning"},
+    ),
     "toy2d_metrics": dict(
         input="results/summary/toy2d.csv",
         name="toy2d",
@@ -76,7 +82,7 @@ rule summary_eval:
 
 
 rule summary_train:
-    """Every training CSV (BC, FQL and MFQL) in one tidy table."""
+    """Every training CSV (BC, FQL, MFQL and the online stages) in one tidy table."""
     input:
         run_files("train.csv"),
     output:
