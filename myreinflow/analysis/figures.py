@@ -665,7 +665,7 @@ def plot_online(train: pd.DataFrame, out: str | Path) -> None:
         seeds = int(data.groupby("method")["seed"].nunique().min())
         for ax, x, xlabel in (
             (row[0], "env_steps", "env steps of online fine-tuning"),
-            (row[1], "minutes", "wall-clock minutes (1 CPU thread, evaluations included)"),
+            (row[1], "minutes", "wall-clock minutes (evaluations included)"),
         ):
             sns.lineplot(
                 data=data,
