@@ -188,11 +188,13 @@ def _label_rows(g: sns.FacetGrid, xlabel: str, names: dict) -> None:
             bottom.tick_params(labelbottom=True)
 
 
-def _save(g: sns.FacetGrid, out: str | Path, title: str) -> None:
-    g.figure.suptitle(title, y=1.0, va="bottom")  # above the grid; the tight bounding box keeps it
+def _save(g: sns.FacetGrid | plt.Figure, out: str | Path, title: str) -> None:
+    """The figure (of a seaborn grid) with `title` above it, written atomically, then closed."""
+    figure = getattr(g, "figure", g)
+    figure.suptitle(title, y=1.0, va="bottom")  # above the grid; the tight bounding box keeps it
     with atomic_path(out) as tmp:
-        g.figure.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    plt.close(g.figure)
+        figure.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
+    plt.close(figure)
 
 
 def plot_return(table: pd.DataFrame, out: str | Path) -> None:
@@ -473,6 +475,25 @@ def plot_toy2d(toy: pd.DataFrame, out: str | Path, subtitle: str = "") -> None:
     _save(g, out, title + (f"\n{subtitle}" if subtitle else ""))
 
 
+def _method_lines(ax, data: pd.DataFrame, x: str, methods: list, palette: dict, seeds: int, **kw) -> None:
+    """`value` against `x`, one line per `method` in `methods` order: the mean over seeds, with its 95 %
+    bootstrap band where there are several."""
+    sns.lineplot(
+        data=data,
+        x=x,
+        y="value",
+        hue="method",
+        hue_order=methods,
+        palette=palette,
+        marker="o",
+        errorbar=("ci", 95) if seeds > 1 else None,
+        n_boot=1000,
+        seed=0,
+        ax=ax,
+        **kw,
+    )
+
+
 def _rl_curves(train: pd.DataFrame, speed: pd.DataFrame) -> pd.DataFrame:
     """Evaluations during training of the critic-based methods (CRITIC_METHODS), one row per run and
     evaluation: `method`, `step`, `seconds` (the method's training time at that step, evaluations left
@@ -524,20 +545,7 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             (row[0], "step", "gradient updates"),
             (row[1], "seconds", "training time (s, evaluations left out)"),
         ):
-            sns.lineplot(
-                data=data,
-                x=x,
-                y="value",
-                hue="method",
-                hue_order=present,
-                palette=palette,
-                marker="o",
-                errorbar=("ci", 95) if seeds > 1 else None,
-                n_boot=1000,
-                seed=0,
-                ax=ax,
-                legend=ax is row[0],
-            )
+            _method_lines(ax, data, x, present, palette, seeds, legend=ax is row[0])
             during = "during training" + (f" ({seeds} seeds, 95 % CI)" if seeds > 1 else " (one seed)")
             ax.set(xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric), title=f"{dataset} · {during}")
         final = []
@@ -581,15 +589,8 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             sns.move_legend(row[0], "upper left", title="method (acting policy: one step)")
     fig.tight_layout()
     present = _present(names, curves[curves["dataset"].isin(datasets)]["method"])
-    fig.suptitle(
-        f"ReFlow vs MeanFlow in RL: {', '.join(present)}\n"
-        "success of each acting policy, one network evaluation per action chunk",
-        y=1.0,
-        va="bottom",
-    )
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
+    title = f"ReFlow vs MeanFlow in RL: {', '.join(present)}\n"
+    _save(fig, out, title + "success of each acting policy, one network evaluation per action chunk")
 
 
 # what an online curve shows, by preference: Pusher is judged by final distance, OGBench by success
@@ -667,23 +668,8 @@ def plot_online(train: pd.DataFrame, out: str | Path) -> None:
             (row[0], "env_steps", "env steps of online fine-tuning"),
             (row[1], "minutes", "wall-clock minutes (evaluations included)"),
         ):
-            sns.lineplot(
-                data=data,
-                x=x,
-                y="value",
-                hue="method",
-                hue_order=present,
-                palette=palette,
-                style="method",
-                style_order=present,
-                dashes=dashes,
-                marker="o",
-                errorbar=("ci", 95) if seeds > 1 else None,
-                n_boot=1000,
-                seed=0,
-                ax=ax,
-                legend=ax is row[0],
-            )
+            style = dict(style="method", style_order=present, dashes=dashes)
+            _method_lines(ax, data, x, present, palette, seeds, legend=ax is row[0], **style)
             ax.axvline(0, color="0.4", ls=":", lw=1)
             ax.annotate(
                 "offline\nstart",
@@ -702,14 +688,11 @@ def plot_online(train: pd.DataFrame, out: str | Path) -> None:
         if row[0].get_legend() is not None:
             sns.move_legend(row[0], "best", title="method · flow it started from")
     fig.tight_layout()
-    fig.suptitle(
+    _save(
+        fig,
+        out,
         "Online fine-tuning from the offline policies: evaluations of the acting policy (without noise)",
-        y=1.0,
-        va="bottom",
     )
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=130, bbox_inches="tight")
-    plt.close(fig)
 
 
 FIGURES = {
