@@ -118,7 +118,8 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
     workflow_copy(tiny_run, changed, name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("eval") == 3 + 2 + 1  # every BC, FQL and MFQL checkpoint, one job each
+    # every BC, FQL, MFQL, FQL online and ReinFlow checkpoint, one job each
+    assert jobs.get("eval") == 3 + 2 + 1 + 2 + 2
     assert set(jobs) == {
         "eval",
         "summary_eval",
@@ -130,7 +131,9 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     bc = {**TINY["bc"], "meanflow": {"adaptive_p": 0.75}}
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("bc") == 1 and jobs.get("eval") == 3 and jobs.get("fql") == 2  # FQL and MFQL
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 2  # FQL and MFQL
+    assert jobs.get("fql_online") == 1 and jobs.get("reinflow") == 1  # both from the FQL-MeanFlow run
+    assert jobs.get("eval") == 5
     assert "data" not in jobs and "dataset_card" not in jobs
     # the 2D study is independent of the offline-RL runs
     toy = {**TINY["toy2d"], "steps": 30}
@@ -150,10 +153,13 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "model.pt", model)
-    # its evaluation, the FQL and MFQL runs that start from it and their evaluations; nothing else trains
-    assert jobs.get("bc") == 1 and jobs.get("fql") == 2 and jobs.get("eval") == 3
+    # its evaluation, the FQL and MFQL runs that start from it, the online runs that continue the FQL one,
+    # and their evaluations; nothing else trains
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 2 and jobs.get("eval") == 5
+    assert jobs.get("fql_online") == 1 and jobs.get("reinflow") == 1
     assert "data" not in jobs and "dataset_card" not in jobs and "toy2d" not in jobs
-    assert set(jobs) <= {"bc", "fql", "eval", "summary_eval", "summary_train", "figure", "all"}
+    trained = {"bc", "fql", "fql_online", "reinflow"}
+    assert set(jobs) <= trained | {"eval", "summary_eval", "summary_train", "figure", "all"}
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
 
@@ -164,9 +170,11 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "dataset", dataset)
-    # got again, described again, and every run trained on it (3 BC, 2 FQL, 1 MFQL) trained and evaluated
+    # got again, described again, and every run trained on it (3 BC, 2 FQL, 1 MFQL) trained and evaluated,
+    # and every online run after them (ReinFlow's env comes from its checkpoint, FQL online reads the data)
     assert jobs.get("data") == 1 and jobs.get("dataset_card") == 1
-    assert jobs.get("bc") == 3 and jobs.get("fql") == 3 and jobs.get("eval") == 6
+    assert jobs.get("bc") == 3 and jobs.get("fql") == 3 and jobs.get("eval") == 10
+    assert jobs.get("fql_online") == 2 and jobs.get("reinflow") == 2
     assert "toy2d" not in jobs
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
