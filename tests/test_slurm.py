@@ -25,8 +25,9 @@ from workflow_support import REPO, planned_jobs, snakemake, tiny_config, workflo
 pytestmark = pytest.mark.slurm
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
-# what the profile must send where: training, evaluation and the 2D study to a GPU, the rest to CPUs
-GPU_RULES = {"bc", "fql", "eval", "toy2d"}
+# what the profile must send where: training (offline and online), evaluation and the 2D study to a GPU,
+# the rest to CPUs
+GPU_RULES = {"bc", "fql", "fql_online", "reinflow", "eval", "toy2d"}
 CPU_RULES = {"data", "dataset_card", "summary_eval", "summary_train", "summary_toy2d", "figure"}
 
 
