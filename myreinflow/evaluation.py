@@ -15,7 +15,7 @@ import torch
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.envs import shared_vec_env, task_metrics
 from myreinflow.errors import UserError
-from myreinflow.policy import ChunkPolicy, checkpoint_policies
+from myreinflow.policy import ChunkPolicy, checkpoint_flow, checkpoint_policies
 
 # evaluation during training uses env seeds from the run's seed + this: apart from the seeds that
 # `myreinflow eval` uses by default (0, 1, ...)
@@ -166,8 +166,7 @@ def evaluate_checkpoint(
     ckpt = load_checkpoint(path, map_location=device)
     chosen = checkpoint_policies(ckpt, which, path, device, candidates)
     info, config = ckpt["dataset"], ckpt.get("config", {})
-    # the flow (or baseline) of the run: its main policy's, or what it names (ReinFlow from a one-step policy)
-    main_kind = ckpt.get("flow") or next(iter(ckpt["policies"].values()))["spec"]["kind"]
+    main_kind = checkpoint_flow(ckpt)
     frames = []
     for name, policy in chosen.items():
         steps = list(inference_steps) if policy.is_flow else [1]

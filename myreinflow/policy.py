@@ -163,6 +163,12 @@ class ChunkPolicy:
         )
 
 
+def checkpoint_flow(ckpt: dict) -> str:
+    """The flow (or baseline) a loaded checkpoint's run is labelled with: the one it names (a ReinFlow run
+    of a one-step policy names the flow that policy was distilled from), else its main policy's kind."""
+    return ckpt.get("flow") or next(iter(ckpt["policies"].values()))["spec"]["kind"]
+
+
 def checkpoint_policies(
     ckpt: dict, which: str, source, device, candidates: int = 1
 ) -> dict[str, ChunkPolicy]:

@@ -74,7 +74,7 @@ from myreinflow.errors import UserError
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
 from myreinflow.nets import MLP
 from myreinflow.nets.mlp import SinusoidalEmbedding
-from myreinflow.policy import ChunkPolicy, checkpoint_policies
+from myreinflow.policy import ChunkPolicy, checkpoint_flow, checkpoint_policies
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
 
@@ -407,8 +407,7 @@ def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict
         raise UserError(f"--init {cfg.init!r}: its {name!r} policy is not a flow or one-step policy")
     if policy.cond_steps != 1:
         raise UserError(f"--init {cfg.init!r} stacks {policy.cond_steps} observations; ReinFlow needs 1")
-    flow = ckpt.get("flow") or next(iter(ckpt["policies"].values()))["spec"]["kind"]
-    return name, policy, ckpt["dataset"], flow
+    return name, policy, ckpt["dataset"], checkpoint_flow(ckpt)
 
 
 def rollout_chunks(cfg: ReinFlowConfig, info: dict, horizon: int) -> int:

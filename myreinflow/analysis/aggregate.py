@@ -241,7 +241,8 @@ def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
 # policy). FQL online continues the FQL run (its one-step policy acts); ReinFlow fine-tunes one policy: an
 # FQL run's one-step policy, or the BC flow where the dataset has no FQL stage
 ONLINE_STAGES = {"fql_online": ("FQL online", "onestep"), "reinflow": ("ReinFlow", None)}
-FLOW_NAMES = {"reflow": "ReFlow", "meanflow": "MeanFlow"}
+# how a flow (or baseline) is named in headline rows and figures
+FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "2-rectified flow", "mlp": "MLP"}
 
 
 def online_headline(table: pd.DataFrame, best: pd.DataFrame) -> list[dict]:
@@ -270,7 +271,7 @@ def online_headline(table: pd.DataFrame, best: pd.DataFrame) -> list[dict]:
                         "stage": stage,
                         "metric": metric,
                         "question": f"{name} minus offline {start.upper()} "
-                        f"({FLOW_NAMES.get(after['flow'], after['flow'])} {what})",
+                        f"({FLOW_LABELS.get(after['flow'], after['flow'])} {what})",
                         **_side("a", table, after),
                         **_side("b", table, before),
                         "difference": float(after["mean"] - before["mean"]),

@@ -20,6 +20,7 @@ import seaborn as sns  # noqa: E402
 
 from myreinflow.analysis.aggregate import (  # noqa: E402
     CRITIC_METHODS,
+    FLOW_LABELS,
     ONLINE_STAGES,
     best_steps,
     training_speed,
@@ -29,7 +30,6 @@ from myreinflow.utils import atomic_path  # noqa: E402
 
 _CB = sns.color_palette("colorblind")
 FLOW_COLORS = {"reflow": _CB[0], "meanflow": _CB[1], "rectified": _CB[2], "mlp": _CB[7]}
-FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "2-rectified flow", "mlp": "MLP"}
 STAGE_LABELS = {"bc": "BC", "fql": "FQL", "mfql": "MeanFlow-QL"}
 METRIC_LABELS = {
     "normalized_score": "normalized score",
