@@ -1,13 +1,16 @@
-"""FQL updates/s side by side with the public JAX implementation, on this machine, now; prints JSON.
+"""FQL-family updates/s side by side with the public JAX FQL, on this machine, now; prints JSON.
 
-Runs `benchmarks/fql_update.py` (ours) and `benchmarks/fqlref/fql_ref_throughput.py` (the public
-github.com/seohongpark/fql, JAX on CPU, in its own venv) alternately, `--rounds` times, for 4×512
-and 3×256 networks with chunk 1 and 4 (the reference flattens a chunk of 4 actions of dimension 7 into
-one action of dimension 28), at each thread count of `--threads`. Each run is pinned to that many cores
+Runs `benchmarks/fql_update.py` (ours: FQL from a ReFlow, the reference's algorithm, and the MeanFlow
+methods, FQL from a MeanFlow and MeanFlow-QL) and `benchmarks/fqlref/fql_ref_throughput.py` (the public
+github.com/seohongpark/fql, JAX on CPU, in its own venv) alternately, `--rounds` times, for 4×512 and
+3×256 networks with chunk 1 and 4 (the reference flattens a chunk of 4 actions of dimension 7 into one
+action of dimension 28), at each thread count of `--threads`. Ours runs as training runs it: compiled,
+with the training default `matmul_precision auto` (bf16 matmuls on a CPU with native bf16); `--eager`
+and `--matmul_precision fp32` measure the alternatives. Each run is pinned to that many cores
 (`taskset`), so "1 thread" means one core for either implementation whatever its own thread pools do.
-It prints the median updates/s of each and the ratio ours / reference per configuration: only a ratio
-measured side by side carries over between machines (their absolute speeds differ 2–3×). Run it with
-the machine otherwise idle.
+It prints the median updates/s of each and the ratio ours / reference per configuration and method:
+only a ratio measured side by side carries over between machines (their absolute speeds differ 2–3×).
+Run it with the machine otherwise idle.
 
 The reference stays outside this repository. To get it (a few minutes, CPU JAX from the package index):
 
@@ -35,6 +38,7 @@ from myreinflow.utils import cpu_name
 REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / "benchmarks" / "fqlref" / "fql_ref_throughput.py"
 CONFIGS = [("4x512", 1), ("4x512", 4), ("3x256", 1), ("3x256", 4)]
+METHODS = ("fql-reflow", "fql-meanflow", "mfql")  # fql_update.py's: the reference's algorithm first
 ACT_DIM = 7
 
 
@@ -65,12 +69,15 @@ def pinned(threads: int) -> list[str]:
     return []
 
 
-def run_ours(name: str, horizon: int, threads: int, updates: int, compile: bool) -> dict:
+def run_ours(method: str, name: str, horizon: int, threads: int, updates: int, args) -> dict:
+    """One run of fql_update.py: its result row, with the precision it resolved."""
     cmd = [sys.executable, str(REPO / "benchmarks" / "fql_update.py"), "--threads", str(threads)]
-    cmd += ["--only", f"{name}/{horizon}", "--updates", str(updates)] + ["--compile"] * compile
+    cmd += ["--method", method, "--only", f"{name}/{horizon}", "--updates", str(updates)]
+    cmd += ["--matmul_precision", args.matmul_precision] + ["--compile"] * (not args.eager)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     out = subprocess.run(pinned(threads) + cmd, capture_output=True, text=True, check=True, env=env)
-    return last_json(out.stdout)["results"][0]
+    report = last_json(out.stdout)
+    return {**report["results"][0], "matmul_precision": report["matmul_precision"]}
 
 
 def run_reference(ref, name: str, horizon: int, threads: int, updates: int) -> dict:
@@ -89,7 +96,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=2, help="alternating rounds (median over them)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cores per run")
     p.add_argument("--updates", type=int, default=0, help="timed updates per run (0: 60 for 4×512, 200 else)")
-    p.add_argument("--compile", action="store_true", help="ours with torch.compile (fql --compile on)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="ours (default: all)")
+    p.add_argument("--eager", action="store_true", help="ours without torch.compile (training compiles)")
+    p.add_argument("--matmul_precision", default="auto", choices=("auto", "fp32", "bf16"), help="ours")
     args = p.parse_args()
     ref = reference(args.fqlref_root)
     if isinstance(ref, str):
@@ -99,28 +108,31 @@ def main() -> None:
     for threads in args.threads:
         for name, horizon in CONFIGS:
             updates = args.updates or (60 if name == "4x512" else 200)
-            ours, theirs, roofline = [], [], None
+            ours: dict[str, list[dict]] = {method: [] for method in args.methods}
+            theirs = []
             for _ in range(args.rounds):
-                result = run_ours(name, horizon, threads, updates, args.compile)
-                ours.append(result["updates_per_s"])
-                roofline = result
+                for method in args.methods:
+                    ours[method].append(run_ours(method, name, horizon, threads, updates, args))
                 theirs.append(run_reference(ref, name, horizon, threads, updates)["updates_per_s"])
-            mine, jax = statistics.median(ours), statistics.median(theirs)
-            rows.append(
-                {
-                    "threads": threads,
-                    "hidden": name,
-                    "horizon_steps": horizon,
-                    "ours_updates_per_s": round(mine, 2),
-                    "reference_updates_per_s": round(jax, 2),
-                    "ratio": round(mine / jax, 3),
-                    "ours_rounds": [round(x, 2) for x in ours],
-                    "reference_rounds": [round(x, 2) for x in theirs],
-                    "gemm_bound_updates_per_s": roofline["matmul_bound_updates_per_s"],
-                    "of_gemm_bound": round(mine / roofline["matmul_bound_updates_per_s"], 3),
-                }
-            )
-            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # progress
+            jax = statistics.median(theirs)
+            for method, results in ours.items():
+                mine = statistics.median(r["updates_per_s"] for r in results)
+                rows.append(
+                    {
+                        "threads": threads,
+                        "hidden": name,
+                        "horizon_steps": horizon,
+                        "method": method,
+                        "matmul_precision": results[0]["matmul_precision"],
+                        "ours_updates_per_s": round(mine, 2),
+                        "reference_updates_per_s": round(jax, 2),
+                        "ratio": round(mine / jax, 3),
+                        "ours_rounds": [r["updates_per_s"] for r in results],
+                        "reference_rounds": [round(x, 2) for x in theirs],
+                    }
+                )
+                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # progress
+    fql = [r["ratio"] for r in rows if r["method"] == "fql-reflow"]
     print(
         json.dumps(
             {
@@ -128,9 +140,9 @@ def main() -> None:
                 "machine": platform.processor() or platform.machine(),
                 "cpu": cpu_name(),
                 "rounds": args.rounds,
-                "ours_compiled": args.compile,
+                "ours_compiled": not args.eager,
                 "results": rows,
-                "min_ratio": min(r["ratio"] for r in rows),
+                "min_ratio_fql": min(fql) if fql else None,
             },
             indent=1,
         )

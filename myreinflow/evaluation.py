@@ -129,9 +129,11 @@ def _episode_rows(out: dict, dataset: dict, ids: list[int], k: int, act_steps: i
     ]
 
 
-# vectorised envs of an evaluation during training: an OGBench env holds about 200 MB, so 50 of them
-# (one per episode) took a training job to 9-11 GB; episodes run in batches of this many instead
-TRAINING_EVAL_ENVS = 10
+# vectorised envs of an evaluation during training: an OGBench env holds about 270 MB, so 50 of them
+# (one per episode) took a training job to 9-11 GB and 10 to 2.7 GB; episodes run in batches of this
+# many instead. Fewer OGBench envs are also faster (building one costs more than batching saves:
+# docs/benchmarks.md); a cheap env like Pusher loses little at 10 training episodes
+TRAINING_EVAL_ENVS = 2
 
 
 def eval_summary(

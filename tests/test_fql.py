@@ -108,6 +108,19 @@ def test_ensemble_mlp_equals_separate_mlps():
     torch.testing.assert_close(net(x.expand(3, 7, 5)), expected)
 
 
+def test_tanh_gelu_is_torchs_tanh_approximation():
+    """The critic's GELU, written with a sigmoid, is F.gelu(approximate="tanh"): values and gradients
+    within float32 rounding (1e-5; measured 2.1e-6 near x = 5, where GELU ≈ 5) over ±12."""
+    from myreinflow.nets.ensemble import TanhGELU
+
+    x = torch.linspace(-12, 12, 100_001, requires_grad=True)
+    ours, torchs = TanhGELU()(x), F.gelu(x, approximate="tanh")
+    torch.testing.assert_close(ours, torchs, atol=1e-5, rtol=1e-5)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), x)
+    (grad_torchs,) = torch.autograd.grad(torchs.sum(), x)
+    torch.testing.assert_close(grad_ours, grad_torchs, atol=1e-5, rtol=1e-5)
+
+
 def test_ensemble_mlp_init_is_the_references():
     """Glorot-uniform weights (flax variance_scaling(1, fan_avg, uniform)) and zero biases."""
     net = EnsembleMLP(300, 1, (500,), ensemble=4)
@@ -121,6 +134,7 @@ def test_ensemble_mlp_init_is_the_references():
 def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, algo: str = "fql", **fql_kw):
     spec = policy_spec(flow_kind, obs_dim, act_dim, horizon, 1, FlowOptions(hidden=(64, 64)))
     config, agent = {"fql": (FQLConfig, FQLAgent), "mfql": (MFQLConfig, MeanFlowQLAgent)}[algo]
+    fql_kw.setdefault("matmul_precision", "fp32")  # the same numbers on every CPU (auto: bf16 on some)
     cfg = config(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
     return agent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
 
@@ -578,6 +592,19 @@ def test_eval_with_candidates_uses_the_runs_critic(minari_root, tmp_path, capsys
     assert not (tmp_path / "x.csv").exists()
 
 
+def _random_episodes(rng, n: int, length: int, obs_dim: int, act_dim: int) -> list[dict]:
+    """`n` episodes of `length` random steps, each ending in a termination."""
+    return [
+        {
+            "observations": rng.normal(size=(length + 1, obs_dim)).astype(np.float32),
+            "actions": rng.uniform(-1, 1, (length, act_dim)).astype(np.float32),
+            "rewards": rng.normal(size=length),
+            "terminations": np.array([False] * (length - 1) + [True]),
+        }
+        for _ in range(n)
+    ]
+
+
 @pytest.mark.parametrize("algo", ["fql", "mfql"])
 def test_compiled_update_agrees_with_eager(algo, monkeypatch):
     """What `--compile on` trains with against the eager update: the same agent state, the same batches and
@@ -592,16 +619,7 @@ def test_compiled_update_agrees_with_eager(algo, monkeypatch):
 
     monkeypatch.setattr(inductor, "fallback_random", True)
     torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    episodes = [
-        {
-            "observations": rng.normal(size=(6, 3)).astype(np.float32),
-            "actions": rng.uniform(-1, 1, (5, 2)).astype(np.float32),
-            "rewards": rng.normal(size=5),
-            "terminations": np.array([False] * 4 + [True]),
-        }
-        for _ in range(40)
-    ]
+    episodes = _random_episodes(np.random.default_rng(0), 40, 5, 3, 2)
     data = ChunkedTransitions(episodes, 1, 1, _normalizer(3, 2), discount=0.9)
     flow = "meanflow" if algo == "mfql" else "reflow"
     eager, cfg = _agent(flow, 1, 3, 2, algo, batch_size=32)
@@ -620,3 +638,33 @@ def test_compiled_update_agrees_with_eager(algo, monkeypatch):
 
     assert largest_difference(eager, start) > 1e-3  # five Adam steps of 3e-4 moved the weights
     assert largest_difference(eager, compiled) < 1e-4
+
+
+@pytest.mark.parametrize("algo", ["fql", "mfql"])
+def test_bf16_update_follows_the_fp32_one(algo):
+    """`matmul_precision bf16` (autocast) computes the same losses and gradients as fp32 up to bf16
+    rounding: per parameter tensor the gradients point the same way (cosine ≥ 0.99; measured ≥ 0.99998 for
+    FQL and MeanFlow-QL, 2-core AMD EPYC) and the losses agree within 1 % (measured ≤ 0.04 %). The bf16
+    path is really taken: the gradients differ from the fp32 ones, and Q values stay fp32."""
+    episodes = _random_episodes(np.random.default_rng(0), 60, 10, 5, 3)
+    data = ChunkedTransitions(episodes, 2, 1, _normalizer(5, 3), discount=0.9)
+    batch = data.sample(256, torch.Generator().manual_seed(0))
+    flow = "meanflow" if algo == "mfql" else "reflow"
+    results = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        agent, _ = _agent(flow, 2, 5, 3, algo, matmul_precision=precision)
+        torch.manual_seed(1)  # the same noise in both losses
+        with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16"):
+            loss, info = agent.total_loss(batch)
+            q = agent.q_values(batch["obs"].flatten(1), batch["actions"])
+        loss.backward()
+        grads = [p.grad.clone() for p in agent.parameters() if p.grad is not None]
+        results[precision] = loss.item(), grads, q
+    (loss32, grads32, _), (loss16, grads16, q16) = results["fp32"], results["bf16"]
+    pairs = list(zip(grads32, grads16, strict=True))
+    assert q16.dtype == torch.float32
+    assert abs(loss16 - loss32) <= 0.01 * abs(loss32)
+    cosines = [F.cosine_similarity(a.flatten(), b.flatten(), dim=0).item() for a, b in pairs]
+    assert min(cosines) >= 0.99, cosines
+    assert max((a - b).abs().max().item() for a, b in pairs) > 0  # bf16 did round

@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 
 from myreinflow.errors import UserError
+from myreinflow.utils import close_and_release
 
 STATE_KEYS = ("qpos", "qvel", "button_states")  # simulator states that OGBench data keeps in its infos
 META_KEY = "myreinflow_ogbench_env"  # dataset metadata: the OGBench env the data was collected in
@@ -85,9 +86,15 @@ def relabel(env_name: str, task: int, reward: str, states: dict[str, np.ndarray]
 
     if reward not in REWARDS:
         raise UserError(f"reward {reward!r} is not allowed; use one of: {', '.join(REWARDS)}")
-    env = env if env is not None else make_task_env(env_name, task)
     data = {k: np.asarray(v) for k, v in states.items()}
-    relabel_dataset(task_env_id(env_name, task), env, data)
+    if env is None:  # an env of its own, released at once: a training job builds its own for evaluation
+        env = make_task_env(env_name, task)
+        try:
+            relabel_dataset(task_env_id(env_name, task), env, data)
+        finally:
+            close_and_release(env)
+    else:
+        relabel_dataset(task_env_id(env_name, task), env, data)
     rewards, masks = data["rewards"], data["masks"]
     if reward == "sparse":
         rewards = -(rewards != 0).astype(np.float32)
@@ -133,8 +140,11 @@ def goal_reached(episodes: list[dict], env_name: str) -> list[float]:
     env_ranges = list(zip(bounds[:-1], bounds[1:], strict=True))
     out = []
     env = make_task_env(env_name, 1)  # one env for all tasks: building one takes a second
-    for task in range(1, NUM_TASKS + 1):
-        env.unwrapped._reward_task_id = task  # all that tells the single-task envs apart
-        _, masks = relabel(env_name, task, "dense", states, env)
-        out.append(float(np.mean([(masks[a:b] == 0).any() for a, b in env_ranges])))
+    try:
+        for task in range(1, NUM_TASKS + 1):
+            env.unwrapped._reward_task_id = task  # all that tells the single-task envs apart
+            _, masks = relabel(env_name, task, "dense", states, env)
+            out.append(float(np.mean([(masks[a:b] == 0).any() for a, b in env_ranges])))
+    finally:
+        close_and_release(env)
     return out

@@ -35,6 +35,15 @@ ACTIVATION_GRADS = {
 }
 
 
+def full_precision(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`layer(x)` in float32 even under autocast: a network's output layer (Q values, actions, velocities)
+    keeps float32 precision when its hidden matmuls run in bf16 (`matmul_precision bf16`)."""
+    if not torch.is_autocast_enabled(x.device.type):
+        return layer(x)
+    with torch.autocast(x.device.type, enabled=False):
+        return layer(x.float())
+
+
 class MLP(nn.Sequential):
     """Linear → [LayerNorm] → activation, repeated; a plain linear output layer."""
 
@@ -57,6 +66,12 @@ class MLP(nn.Sequential):
             in_dim = width
         layers.append(nn.Linear(in_dim, out_dim))
         super().__init__(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        *hidden, output = self
+        for layer in hidden:
+            x = layer(x)
+        return full_precision(output, x)
 
 
 class SinusoidalEmbedding(nn.Module):
@@ -126,7 +141,7 @@ class FlowNet(nn.Module):
         layers = list(self.mlp)
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.Linear):
-                x = layer(x)
+                x = layer(x) if i + 1 < len(layers) else full_precision(layer, x)
                 with torch.no_grad():
                     dx = torch.nn.functional.linear(dx, layer.weight)
                     if i + 1 < len(layers):
