@@ -97,16 +97,22 @@ def main() -> None:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="cores per run")
     p.add_argument("--updates", type=int, default=0, help="timed updates per run (0: 60 for 4×512, 200 else)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="ours (default: all)")
+    p.add_argument("--only", nargs="+", default=None, help="configurations, e.g. 3x256/4 (default: all four)")
     p.add_argument("--eager", action="store_true", help="ours without torch.compile (training compiles)")
     p.add_argument("--matmul_precision", default="auto", choices=("auto", "fp32", "bf16"), help="ours")
     args = p.parse_args()
+    names = {f"{name}/{horizon}": (name, horizon) for name, horizon in CONFIGS}
+    unknown = sorted(set(args.only or ()) - set(names))
+    if unknown:
+        p.error(f"--only {' '.join(unknown)}: not among {', '.join(names)}")
+    configs = [names[key] for key in args.only] if args.only else CONFIGS
     ref = reference(args.fqlref_root)
     if isinstance(ref, str):
         print(json.dumps({"benchmark": "fql_vs_reference", "skipped": ref}))
         return
     rows = []
     for threads in args.threads:
-        for name, horizon in CONFIGS:
+        for name, horizon in configs:
             updates = args.updates or (60 if name == "4x512" else 200)
             ours: dict[str, list[dict]] = {method: [] for method in args.methods}
             theirs = []
