@@ -15,7 +15,7 @@ gives, this machine's GEMM throughput at the network's layer size (the ceiling f
 matmuls) and the GFLOP/s the reference's updates/s would need.
 
     python benchmarks/fql_update.py [--method mfql] [--threads 2] [--updates 100] [--compile]
-        [--matmul_precision fp32] [--device cuda]
+        [--matmul_precision bf16] [--device cuda]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.policy import FlowOptions, build_model, policy_spec
-from myreinflow.utils import resolve_device, resolve_matmul_precision
+from myreinflow.utils import resolve_device
 
 OBS_DIM, ACT_DIM = 23, 7
 METHODS = {"fql-reflow": ("fql", "reflow"), "fql-meanflow": ("fql", "meanflow"), "mfql": ("mfql", "meanflow")}
@@ -127,12 +127,7 @@ def main() -> None:
         choices=("default", "reduce-overhead", "max-autotune-no-cudagraphs"),
         help="torch.compile mode (reduce-overhead: CUDA graphs on a GPU)",
     )
-    p.add_argument(
-        "--matmul_precision",
-        default="auto",
-        choices=("auto", "fp32", "bf16"),
-        help="(default: auto, as training: bf16 on a CPU with native bf16, else fp32)",
-    )
+    p.add_argument("--matmul_precision", default="fp32", choices=("fp32", "bf16"), help="(default: fp32)")
     p.add_argument("--device", default="cpu", help="cpu (the reference's setting), cuda, auto")
     p.add_argument("--only", default=None, help="one configuration, e.g. 3x256/4 (networks/chunk)")
     args = p.parse_args()
@@ -172,7 +167,7 @@ def main() -> None:
                 "threads": args.threads,
                 "batch": args.batch,
                 "compile": args.compile and args.compile_mode,
-                "matmul_precision": resolve_matmul_precision(args.matmul_precision, args.device),
+                "matmul_precision": args.matmul_precision,
                 "device": str(args.device),
                 "gpu": torch.cuda.get_device_name(args.device) if args.device.type == "cuda" else None,
                 "machine": platform.machine(),

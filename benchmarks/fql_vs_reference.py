@@ -4,9 +4,9 @@ Runs `benchmarks/fql_update.py` (ours: FQL from a ReFlow, the reference's algori
 methods, FQL from a MeanFlow and MeanFlow-QL) and `benchmarks/fqlref/fql_ref_throughput.py` (the public
 github.com/seohongpark/fql, JAX on CPU, in its own venv) alternately, `--rounds` times, for 4×512 and
 3×256 networks with chunk 1 and 4 (the reference flattens a chunk of 4 actions of dimension 7 into one
-action of dimension 28), at each thread count of `--threads`. Ours runs as training runs it: compiled,
-with the training default `matmul_precision auto` (bf16 matmuls on a CPU with native bf16); `--eager`
-and `--matmul_precision fp32` measure the alternatives. Each run is pinned to that many cores
+action of dimension 28), at each thread count of `--threads`. Ours runs as training runs it: compiled
+(as the pipeline's FQL jobs), with training's default fp32 matmuls; `--eager` and `--matmul_precision
+bf16` measure the alternatives. Each run is pinned to that many cores
 (`taskset`), so "1 thread" means one core for either implementation whatever its own thread pools do.
 It prints the median updates/s of each and the ratio ours / reference per configuration and method:
 only a ratio measured side by side carries over between machines (their absolute speeds differ 2–3×).
@@ -99,7 +99,7 @@ def main() -> None:
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, help="ours (default: all)")
     p.add_argument("--only", nargs="+", default=None, help="configurations, e.g. 3x256/4 (default: all four)")
     p.add_argument("--eager", action="store_true", help="ours without torch.compile (training compiles)")
-    p.add_argument("--matmul_precision", default="auto", choices=("auto", "fp32", "bf16"), help="ours")
+    p.add_argument("--matmul_precision", default="fp32", choices=("fp32", "bf16"), help="ours (default fp32)")
     args = p.parse_args()
     names = {f"{name}/{horizon}": (name, horizon) for name, horizon in CONFIGS}
     unknown = sorted(set(args.only or ()) - set(names))

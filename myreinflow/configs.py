@@ -183,11 +183,11 @@ class FQLConfig(DataOptions, RunOptions):
         choices=("auto", "on", "off"),
     )
     matmul_precision: str = param(
-        "auto",
-        "the update's matmuls: bf16 (autocast; weights, Adam, output layers, LayerNorm and losses stay "
-        "fp32; 1.3-1.6x updates/s, same results: docs/benchmarks.md), fp32, or auto = bf16 on a CPU with "
-        "native bf16 (AVX512-BF16, AMX), else fp32",
-        choices=("auto", "fp32", "bf16"),
+        "fp32",
+        "the update's matmuls: fp32 (the reference's) or bf16 (autocast; weights, Adam, LayerNorm, output "
+        "layers, losses in fp32): 1.3-1.5x updates/s with native bf16 (AVX512-BF16, AMX), slower "
+        "without; same Q and losses, success not shown unchanged (docs/benchmarks.md)",
+        choices=("fp32", "bf16"),
     )
     eval_freq: int = param(5, "offline: evaluate and checkpoint every N epochs (0 = at the end)", minimum=0)
     online_eval_freq: int = param(10_000, "online: evaluate and checkpoint every N env steps", minimum=1)

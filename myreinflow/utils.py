@@ -145,20 +145,3 @@ def close_and_release(env) -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):  # not glibc: the memory stays with the process
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX-BF16; Linux's CPU flags): there
-    bf16 matmuls run at about twice the fp32 rate, elsewhere they are emulated and no faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_matmul_precision(precision: str, device) -> str:
-    """`auto` → bf16 on a CPU with native bf16, fp32 otherwise (a GPU too: not measured there)."""
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cpu" and native_bf16() else "fp32"

@@ -134,7 +134,6 @@ def test_ensemble_mlp_init_is_the_references():
 def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, algo: str = "fql", **fql_kw):
     spec = policy_spec(flow_kind, obs_dim, act_dim, horizon, 1, FlowOptions(hidden=(64, 64)))
     config, agent = {"fql": (FQLConfig, FQLAgent), "mfql": (MFQLConfig, MeanFlowQLAgent)}[algo]
-    fql_kw.setdefault("matmul_precision", "fp32")  # the same numbers on every CPU (auto: bf16 on some)
     cfg = config(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
     return agent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
 

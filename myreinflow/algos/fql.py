@@ -67,7 +67,7 @@ from myreinflow.policy import (
     prediction_of,
 )
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
-from myreinflow.utils import resolve_matmul_precision, seed_everything, setup_runtime
+from myreinflow.utils import seed_everything, setup_runtime
 
 # keys that may change between a run and its resumption without changing what is trained so far (`out`:
 # the pipeline's fql_online stage continues a copy of each offline run in its own directory;
@@ -91,7 +91,6 @@ class FQLAgent(nn.Module):
         h, a = flow_spec["horizon_steps"], flow_spec["act_dim"]
         self.flat_dim, self.gamma_h = h * a, cfg.discount**h
         self.flow_steps = cfg.flow_steps or (10 if flow_spec["kind"] == "reflow" else 1)
-        self.matmul_precision = resolve_matmul_precision(cfg.matmul_precision, torch.device(device))
         self.build_actor(device)
         cond_dim = flow_spec["obs_dim"] * flow_spec["cond_steps"]
         self.critic = EnsembleMLP(cond_dim + self.flat_dim, 1, cfg.hidden, cfg.num_critics, cfg.activation)
@@ -247,7 +246,8 @@ def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> di
     """One update (critic + actor in one step, then the target); returns detached metrics. Under
     `matmul_precision bf16` the losses are computed with bf16 matmuls (autocast; fp32 weights, Adam
     state and output layers)."""
-    with torch.autocast(batch["obs"].device.type, torch.bfloat16, enabled=agent.matmul_precision == "bf16"):
+    bf16 = agent.cfg.matmul_precision == "bf16"
+    with torch.autocast(batch["obs"].device.type, torch.bfloat16, enabled=bf16):
         loss, info = agent.total_loss(batch)
     gradient_step(loss, optimizer)
     agent.update_target()
@@ -315,7 +315,6 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
             "flow": flow_spec["kind"],
             "flow_prediction": prediction_of(flow_spec),
             "flow_steps": agent.flow_steps,
-            "matmul_precision": agent.matmul_precision,
         },
         step=0,
         epoch=0,
