@@ -135,6 +135,11 @@ class FQLAgent(nn.Module):
             lambda repeated, chunks: self.aggregate(self.q_values(repeated, chunks)),
         )
 
+    def matmul_precision(self, device_type: str) -> torch.autocast:
+        """The context the losses are computed in: bf16 autocast under `matmul_precision bf16` (weights,
+        Adam state, LayerNorm and the networks' output layers stay fp32), a no-op under fp32."""
+        return torch.autocast(device_type, torch.bfloat16, enabled=self.cfg.matmul_precision == "bf16")
+
     def aggregate(self, qs: torch.Tensor) -> torch.Tensor:
         """The ensemble's (E, B) Q values as one per sample, by `q_agg` (min or mean)."""
         return qs.min(dim=0).values if self.cfg.q_agg == "min" else qs.mean(dim=0)
@@ -250,11 +255,9 @@ def make_optimizer(agent: FQLAgent) -> torch.optim.Optimizer:
 
 
 def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
-    """One update (critic + actor in one step, then the target); returns detached metrics. Under
-    `matmul_precision bf16` the losses are computed with bf16 matmuls (autocast; fp32 weights, Adam
-    state and output layers)."""
-    bf16 = agent.cfg.matmul_precision == "bf16"
-    with torch.autocast(batch["obs"].device.type, torch.bfloat16, enabled=bf16):
+    """One update (critic + actor in one step, then the target) in the agent's matmul precision;
+    returns detached metrics."""
+    with agent.matmul_precision(batch["obs"].device.type):
         loss, info = agent.total_loss(batch)
     gradient_step(loss, optimizer)
     agent.update_target()

@@ -87,14 +87,13 @@ def relabel(env_name: str, task: int, reward: str, states: dict[str, np.ndarray]
     if reward not in REWARDS:
         raise UserError(f"reward {reward!r} is not allowed; use one of: {', '.join(REWARDS)}")
     data = {k: np.asarray(v) for k, v in states.items()}
-    if env is None:  # an env of its own, released at once: a training job builds its own for evaluation
-        env = make_task_env(env_name, task)
-        try:
-            relabel_dataset(task_env_id(env_name, task), env, data)
-        finally:
-            close_and_release(env)
-    else:
+    own_env = env is None  # released at once: a training job builds its own envs for evaluation
+    env = make_task_env(env_name, task) if own_env else env
+    try:
         relabel_dataset(task_env_id(env_name, task), env, data)
+    finally:
+        if own_env:
+            close_and_release(env)
     rewards, masks = data["rewards"], data["masks"]
     if reward == "sparse":
         rewards = -(rewards != 0).astype(np.float32)
