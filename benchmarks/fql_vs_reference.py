@@ -115,10 +115,13 @@ def main() -> None:
             updates = args.updates or (60 if name == "4x512" else 200)
             ours: dict[str, list[dict]] = {method: [] for method in args.methods}
             theirs = []
-            for _ in range(args.rounds):
+            for i in range(args.rounds):  # who runs first alternates between rounds
+                if i % 2:
+                    theirs.append(run_reference(ref, name, horizon, threads, updates)["updates_per_s"])
                 for method in args.methods:
                     ours[method].append(run_ours(method, name, horizon, threads, updates, args))
-                theirs.append(run_reference(ref, name, horizon, threads, updates)["updates_per_s"])
+                if not i % 2:
+                    theirs.append(run_reference(ref, name, horizon, threads, updates)["updates_per_s"])
             jax = statistics.median(theirs)
             for method, results in ours.items():
                 mine = statistics.median(r["updates_per_s"] for r in results)
@@ -134,6 +137,10 @@ def main() -> None:
                         "ratio": round(mine / jax, 3),
                         "ours_rounds": [r["updates_per_s"] for r in results],
                         "reference_rounds": [round(x, 2) for x in theirs],
+                        # each round's ratio: side by side in time, so slow drifts of the machine cancel
+                        "round_ratios": [
+                            round(r["updates_per_s"] / x, 3) for r, x in zip(results, theirs, strict=True)
+                        ],
                     }
                 )
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)  # progress

@@ -243,3 +243,27 @@ def test_meanflow_one_step_beats_reflow_one_step(bimodal_fit):
     # one Euler step collapses every sample onto the mean; MeanFlow's one step keeps the two modes
     gap = (bimodal_fit["reflow@1"] - bimodal_fit["meanflow@1"]) / NOISE_W1
     assert gap > BOUNDS["one_step_gap"], bimodal_fit
+
+
+@pytest.mark.parametrize("per_sample_time", [False, True])
+def test_conditioned_network_is_the_network(per_sample_time):
+    """`FlowNet.conditioned` (the first layer split by columns, the observation term computed once) gives
+    `forward`'s outputs and gradients, for one time shared by the batch (the sampler's) or one per sample;
+    and the sampler built on it takes the Euler steps of `forward` exactly."""
+    torch.manual_seed(0)
+    net = FlowNet(6, 3, (32, 32)).double()
+    z, obs = torch.randn(5, 6, dtype=torch.double), torch.randn(5, 3, dtype=torch.double)
+    t = torch.rand(5 if per_sample_time else 1, dtype=torch.double)
+    r = t * torch.rand_like(t)
+    split = net.conditioned(obs)(z, r, t)
+    whole = net(z, r.expand(5), t.expand(5), obs)
+    torch.testing.assert_close(split, whole, rtol=1e-12, atol=1e-12)
+    grads = [torch.autograd.grad(out.square().sum(), list(net.parameters())) for out in (split, whole)]
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    flow, noise = ReFlow(net, "cpu", 2, 3, prediction="velocity"), torch.randn(5, 6, dtype=torch.double)
+    euler = noise
+    for k in range(4):
+        t_k = torch.full((5,), 1 - k / 4, dtype=torch.double)
+        euler = euler - 0.25 * net(euler, t_k, t_k, obs)
+    torch.testing.assert_close(flow.integrate(obs, noise, 4), euler, rtol=1e-12, atol=1e-12)

@@ -48,6 +48,7 @@ tell that from their spread, so the results are not shown to be unchanged.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import torch
@@ -73,7 +74,7 @@ from myreinflow.policy import (
     policy_spec,
     prediction_of,
 )
-from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
+from myreinflow.run import MetricMean, TrainingRun, due
 from myreinflow.utils import seed_everything, setup_runtime
 
 # keys that may change between a run and its resumption without changing what is trained so far (`out`:
@@ -254,27 +255,50 @@ def make_optimizer(agent: FQLAgent) -> torch.optim.Optimizer:
     return torch.optim.Adam(agent.parameter_groups(), fused=True)
 
 
-def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
-    """One update (critic + actor in one step, then the target) in the agent's matmul precision;
-    returns detached metrics."""
+def gradients(agent: FQLAgent, batch: dict) -> dict:
+    """The update's losses (critic + actor) in the agent's matmul precision, their gradients accumulated into
+    the parameters' `.grad`; returns detached metrics."""
     with agent.matmul_precision(batch["obs"].device.type):
         loss, info = agent.total_loss(batch)
-    gradient_step(loss, optimizer)
+    loss.backward()
+    return info
+
+
+def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict, gradients=gradients) -> dict:
+    """One update: critic and actor in one optimizer step, then the target; returns detached metrics."""
+    optimizer.zero_grad(set_to_none=True)
+    info = gradients(agent, batch)
+    optimizer.step()
     agent.update_target()
     return info
 
 
 def update_step(cfg: FQLConfig, device: torch.device):
-    """`update`, compiled as `cfg.compile` says: CUDA graphs (`reduce-overhead`) on CUDA, inductor's
-    default on CPU. The metrics are copied out, as a graph's outputs are overwritten by its next replay."""
+    """`update`, compiled as `cfg.compile` says.
+
+    On CUDA the whole update is replayed as CUDA graphs (`reduce-overhead`); the metrics are copied out, as
+    a graph's outputs are overwritten by its next replay. On the CPU the losses *and their backward pass*
+    are one inductor program (Dynamo traces `loss.backward()` under `trace_autograd_ops`), as one XLA
+    program is in the JAX reference; Adam's fused step and the target's Polyak average run after it. One
+    program instead of a forward graph, the autograd engine and a backward graph: 1.10× the updates/s
+    (3×256, chunk 1, two cores; docs/benchmarks.md).
+    """
     if cfg.compile == "off" or (cfg.compile == "auto" and device.type != "cuda"):
         return update
-    compiled = torch.compile(update, mode="reduce-overhead" if device.type == "cuda" else "default")
+    if device.type == "cuda":
+        compiled = torch.compile(update, mode="reduce-overhead")
 
-    def step(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
-        return {k: v.clone() for k, v in compiled(agent, optimizer, batch).items()}
+        def step(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
+            return {k: v.clone() for k, v in compiled(agent, optimizer, batch).items()}
 
-    return step
+        return step
+    compiled_gradients = torch.compile(gradients)
+
+    def traced_gradients(agent: FQLAgent, batch: dict) -> dict:
+        with torch._dynamo.config.patch(trace_autograd_ops=True):
+            return compiled_gradients(agent, batch)
+
+    return functools.partial(update, gradients=traced_gradients)
 
 
 def init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):

@@ -79,8 +79,21 @@ class FlowModel(nn.Module):
         return u, (dz - d_out - u) / t.clamp_min(T_MIN)[:, None]  # u = (z − g)/t
 
     def average_velocity(self, z, r, t, obs) -> torch.Tensor:
-        """u(z, r, t | obs) used by the sampler; flows that only know v override this."""
-        return self.velocity_of(self.network(z, r, t, obs), z, t)
+        """u(z, r, t | obs), r and t of shape (B,) or (1,) (shared by the batch)."""
+        return self.velocity_field(obs)(z, r, t)
+
+    def velocity_field(self, obs: torch.Tensor):
+        """u(z, r, t | obs) as a function of (z, r, t) for one batch of observations; flows that only know
+        v override this."""
+        network = self.conditioned_network(obs)
+        return lambda z, r, t: self.velocity_of(network(z, r, t), z, t)
+
+    def conditioned_network(self, obs: torch.Tensor):
+        """The network's output as a function of (z, r, t) for one batch of observations: its own
+        `conditioned` where it has one (FlowNet: what depends on obs alone computed once)."""
+        if hasattr(self.network, "conditioned"):
+            return self.network.conditioned(obs)
+        return lambda z, r, t: self.network(z, r, t, obs)
 
     def interpolate(self, x: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return (1 - t)[:, None] * x + t[:, None] * noise
@@ -91,13 +104,13 @@ class FlowModel(nn.Module):
         Returns the unclipped (B, H·A) chunks, and with `return_path` the (K + 1, B, H·A) trajectory."""
         if inference_steps < 1:
             raise ValueError(f"inference_steps must be >= 1, got {inference_steps}")
-        n = obs.shape[0]
-        z = noise.reshape(n, self.flat_dim)
+        z = noise.reshape(obs.shape[0], self.flat_dim)
         grid = torch.linspace(1.0, 0.0, inference_steps + 1, device=obs.device)
+        velocity = self.velocity_field(obs)
         path = [z]
         for k in range(inference_steps):
-            t, r = grid[k].expand(n), grid[k + 1].expand(n)
-            z = z - (grid[k] - grid[k + 1]) * self.average_velocity(z, r, t, obs)
+            t, r = grid[k : k + 1], grid[k + 1 : k + 2]  # one time for the batch
+            z = z - (grid[k] - grid[k + 1]) * velocity(z, r, t)
             path.append(z)
         return (z, torch.stack(path)) if return_path else z
 

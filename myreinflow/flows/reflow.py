@@ -45,9 +45,10 @@ class ReFlow(FlowModel):
             return beta.sample((n,)).to(device)
         return torch.rand(n, device=device)
 
-    def average_velocity(self, z, r, t, obs):
+    def velocity_field(self, obs):
         # ReFlow only learns the instantaneous velocity: an Euler step uses v(z_t, t) for the whole interval.
-        return self.velocity_of(self.network(z, t, t, obs), z, t)
+        network = self.conditioned_network(obs)
+        return lambda z, r, t: self.velocity_of(network(z, t, t), z, t)
 
     def generate_target(self, x1: torch.Tensor):
         """Training pair for data chunks `x1` (B, H, A): returns ((z_t, t), v) with v = ε − x1."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -75,6 +74,16 @@ class EnsembleMLP(nn.Module):
                     F.layer_norm(h, h.shape[-1:], eps=LN_EPS) * self.norm_scales[i - 1]
                     + self.norm_shifts[i - 1]
                 )
-            layer = functools.partial(torch.baddbmm, self.biases[i], batch2=self.weights[i])
-            h = layer(h) if i + 1 < len(self.weights) else full_precision(layer, h)
+            if i + 1 < len(self.weights):
+                h = torch.baddbmm(self.biases[i], h, self.weights[i])
+            else:
+                h = full_precision(self.output_layer, h)
         return h
+
+    def output_layer(self, h: torch.Tensor) -> torch.Tensor:
+        w, b = self.weights[-1], self.biases[-1]
+        if w.shape[-1] == 1:
+            # one output (a Q value): a dot product per row, which inductor fuses; a batched GEMM with one
+            # column ran at 3 GFLOP/s on the CPU (0.3 ms of a 3×256 FQL update)
+            return (h * w.transpose(1, 2)).sum(-1, keepdim=True) + b
+        return torch.baddbmm(b, h, w)

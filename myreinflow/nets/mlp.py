@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 ACTIVATIONS = {"silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "mish": nn.Mish, "tanh": nn.Tanh}
@@ -73,6 +74,13 @@ class MLP(nn.Sequential):
             x = layer(x)
         return full_precision(output, x)
 
+    def after_first(self, h: torch.Tensor) -> torch.Tensor:
+        """The layers after the first Linear, on that Linear's output h (an MLP with hidden layers)."""
+        *hidden, output = list(self)[1:]
+        for layer in hidden:
+            h = layer(h)
+        return full_precision(output, h)
+
 
 class SinusoidalEmbedding(nn.Module):
     """sin/cos features of a scalar in [0, 1] at *low* angular frequencies (geometric from 1 to max_freq).
@@ -126,6 +134,25 @@ class FlowNet(nn.Module):
     def forward(self, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
         x = torch.cat([z, obs, self.t_embed(t), self.dt_embed(t - r)], dim=-1)
         return self.mlp(x)
+
+    def conditioned(self, obs: torch.Tensor):
+        """`forward` for one batch of observations as a function of (z, r, t), for a sampler's steps.
+
+        The first layer's input is split by columns, W·[z, obs, emb] + b = W_z·z + (W_obs·obs + b) +
+        W_emb·emb: the observation term is computed once for all steps, and r, t of shape (1,) (one
+        time for the whole batch, as on a sampler's grid) are embedded once per step instead of per
+        sample. The same function as `forward` up to float rounding (tested); with 10 Euler steps it
+        saves a tenth of FQL's update time at 3×256 (docs/benchmarks.md).
+        """
+        first, a, c = self.mlp[0], self.action_dim, self.cond_dim
+        obs_term = F.linear(obs, first.weight[:, a : a + c], first.bias)
+        w_z, w_time = first.weight[:, :a], first.weight[:, a + c :]
+
+        def network(z: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            time = torch.cat([self.t_embed(t), self.dt_embed(t - r)], dim=-1)
+            return self.mlp.after_first(F.linear(z, w_z) + obs_term + F.linear(time, w_time))
+
+        return network
 
     def forward_and_jvp(self, z, r, t, obs, dz, dr, dt) -> tuple[torch.Tensor, torch.Tensor]:
         """(u, JVP of u along (dz, dr, dt)) in one pass: forward mode by hand for this MLP.
