@@ -280,8 +280,9 @@ def update_step(cfg: FQLConfig, device: torch.device):
     a graph's outputs are overwritten by its next replay. On the CPU the losses *and their backward pass*
     are one inductor program (Dynamo traces `loss.backward()` under `trace_autograd_ops`), as one XLA
     program is in the JAX reference; Adam's fused step and the target's Polyak average run after it. One
-    program instead of a forward graph, the autograd engine and a backward graph: 1.10× the updates/s
-    (3×256, chunk 1, two cores; docs/benchmarks.md).
+    program instead of a forward graph, the autograd engine and a backward graph: 1.06× the updates/s
+    (3×256, chunk 1, one or two cores; docs/benchmarks.md). CUDA keeps the path measured on a GPU; the
+    traced backward has not run on one.
     """
     if cfg.compile == "off" or (cfg.compile == "auto" and device.type != "cuda"):
         return update
