@@ -150,7 +150,8 @@ class FlowNet(nn.Module):
 
         def network(z: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             time = torch.cat([self.t_embed(t), self.dt_embed(t - r)], dim=-1)
-            return self.mlp.after_first(F.linear(z, w_z) + obs_term + F.linear(time, w_time))
+            first_layer = torch.addmm(obs_term, z, w_z.t()).add_(F.linear(time, w_time))  # one new tensor
+            return self.mlp.after_first(first_layer)
 
         return network
 
