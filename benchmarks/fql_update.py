@@ -36,7 +36,7 @@ from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.policy import FlowOptions, build_model, policy_spec
-from myreinflow.utils import resolve_device
+from myreinflow.utils import resolve_device, steady_heap
 
 OBS_DIM, ACT_DIM = 23, 7
 METHODS = {"fql-reflow": ("fql", "reflow"), "fql-meanflow": ("fql", "meanflow"), "mfql": ("mfql", "meanflow")}
@@ -140,6 +140,7 @@ def main() -> None:
     args = p.parse_args()
     args.device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
+    steady_heap()  # as training's setup_runtime
     reference = {("4x512", 1): 12, ("3x256", 1): 50, ("4x512", 4): 11, ("3x256", 4): 47}
     if args.only:
         name, _, horizon = args.only.partition("/")

@@ -67,6 +67,7 @@ def setup_runtime(device: str, threads: int) -> torch.device:
     import torch
 
     set_threads(threads)
+    steady_heap()
     resolved = resolve_device(device)
     line = (
         f"runtime: device {resolved}, {torch.get_num_threads()} torch threads, "
@@ -76,6 +77,24 @@ def setup_runtime(device: str, threads: int) -> torch.device:
         line += f", Slurm job {os.environ['SLURM_JOB_ID']} on {os.environ.get('SLURMD_NODENAME', '?')}"
     print(line, flush=True)
     return resolved
+
+
+def steady_heap() -> None:
+    """glibc only: serve blocks under 16 MB from the heap and trim its top only past 64 MB.
+
+    glibc's defaults give a block of 128 KB or more (a 256×256 float32 activation) fresh mmap pages until
+    its dynamic threshold has risen, and trim the heap's top past 128 KB, so a process can stay in a
+    mode where every update's buffers are new pages, faulted in and zeroed: FQL (3×256, chunk 4, one
+    core) ran at about 26 or about 30 updates/s depending on the process, and 31–32.5 in 6 of 6
+    processes with these settings (docs/benchmarks.md). Memory already freed by `close_and_release`
+    still goes back (its `malloc_trim` trims whatever the threshold)."""
+    import ctypes
+
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator's own policy
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(m_mmap_threshold, 16 << 20)
+        libc.mallopt(m_trim_threshold, 64 << 20)
 
 
 def _umask() -> int:
