@@ -85,16 +85,25 @@ def steady_heap() -> None:
     glibc's defaults give a block of 128 KB or more (a 256×256 float32 activation) fresh mmap pages until
     its dynamic threshold has risen, and trim the heap's top past 128 KB, so a process can stay in a
     mode where every update's buffers are new pages, faulted in and zeroed: FQL (3×256, chunk 4, one
-    core) ran at about 26 or about 30 updates/s depending on the process, and 31–32.5 in 6 of 6
+    core) ran at about 26 or about 30 updates/s depending on the process, and 30.2–32.3 in 5 of 5
     processes with these settings (docs/benchmarks.md). Memory already freed by `close_and_release`
     still goes back (its `malloc_trim` trims whatever the threshold)."""
-    import ctypes
-
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: its allocator's own policy
-        libc = ctypes.CDLL("libc.so.6")
+    libc = glibc()
+    if libc is not None:  # else its allocator's own policy
+        m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
         libc.mallopt(m_mmap_threshold, 16 << 20)
         libc.mallopt(m_trim_threshold, 64 << 20)
+
+
+def glibc():
+    """The C library if it is glibc (it has `mallopt` and `malloc_trim`), else None."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
 
 
 def _umask() -> int:
@@ -157,10 +166,10 @@ def close_and_release(env) -> None:
     """Close a (vector) env and hand its memory back to the OS. An OGBench env holds about 270 MB (its
     compiled MuJoCo models); after `close` the C heap keeps most of it until glibc's `malloc_trim`
     (measured on cube-single: 597 MB resident with one env, 474 MB after close, 328 MB after the trim)."""
-    import ctypes
     import gc
 
     env.close()
     gc.collect()
-    with contextlib.suppress(OSError, AttributeError):  # not glibc: the memory stays with the process
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    libc = glibc()
+    if libc is not None:  # else the memory stays with the process
+        libc.malloc_trim(0)
