@@ -17,13 +17,50 @@ from myreinflow.data.tasks import NUM_TASKS, REWARDS, ogbench_env, resolve_task
 
 FLOW_KINDS = ("reflow", "meanflow")  # the keys of flows.FLOWS
 PREDICTIONS = ("velocity", "data")  # what a flow network outputs
-PAPER_RECIPE = {"tr_sampler": "logit_normal", "ratio_r_neq_t": 0.25, "adaptive_p": 1.0}
 LR_SCHEDULES = ("cosine", "constant")
 BC_MODELS = ("reflow", "meanflow", "mlp")
 TOY2D_MODELS = ("reflow", "meanflow", "rectified")
 TOY2D_DISTRIBUTIONS = ("checkerboard", "8gaussians", "moons", "spirals")  # the keys of toy2d.DISTRIBUTIONS
-# the FlowOptions fields that --meanflow_recipe paper sets
-RECIPE_FIELDS = ("meanflow_tr_sampler", "ratio_r_neq_t", "adaptive_p")
+# MeanFlow's recipe: each FlowOptions field and the MeanFlow constructor option it sets
+MEANFLOW_FIELDS = {
+    "meanflow_tr_sampler": "tr_sampler",
+    "ratio_r_neq_t": "ratio_r_neq_t",
+    "full_interval_frac": "full_interval_frac",
+    "meanflow_target": "target",
+    "meanflow_target_clip": "target_clip",
+    "meanflow_error": "error_space",
+    "adaptive_p": "adaptive_p",
+    "adaptive_c": "adaptive_c",
+    "adaptive_reduce": "adaptive_reduce",
+    "meanflow_boundary_weight": "boundary_weight",
+    "meanflow_curriculum": "curriculum",
+}
+# named recipes (--meanflow_recipe), in MeanFlow constructor options, on top of the fields' defaults
+MEANFLOW_RECIPES = {
+    # the default before iMF's target with the boundary term (docs/meanflow_recipes.md)
+    "v1": {"target": "identity", "boundary_weight": 0.0},
+    # the MeanFlow paper's ImageNet recipe: logit-normal(-0.4, 1) pairs, a quarter r != t, p = 1
+    "paper": {
+        "target": "identity",
+        "boundary_weight": 0.0,
+        "tr_sampler": "logit_normal",
+        "ratio_r_neq_t": 0.25,
+        "adaptive_p": 1.0,
+    },
+    # the MeanFlow-QL reference's loss (HiccupRL/MeanFlowQL): r = 0 and t uniform, the error on the
+    # velocity, (mean over dims + 1e-4)^-0.2, the target clipped to ±5
+    "mfql": {
+        "target": "identity",
+        "boundary_weight": 0.0,
+        "tr_sampler": "r0",
+        "ratio_r_neq_t": 1.0,
+        "error_space": "velocity",
+        "adaptive_p": 0.2,
+        "adaptive_c": 1e-4,
+        "adaptive_reduce": "mean",
+        "target_clip": 5.0,
+    },
+}
 
 
 @dataclass
@@ -65,48 +102,79 @@ class FlowOptions:
     )
     meanflow_recipe: str = param(
         "custom",
-        "MeanFlow (t, r) recipe: the three options below (custom), or the paper's logit-normal pairs, "
-        "a quarter of them r != t and p = 1 (paper; leave the three at their defaults)",
-        choices=("custom", "paper"),
+        "MeanFlow recipe: the options below (custom), or a named one that sets them (leave those at "
+        "their defaults): v1 (the previous default), paper (the MeanFlow paper's), mfql (the MeanFlow-QL "
+        "reference's loss)",
+        choices=("custom", *MEANFLOW_RECIPES),
     )
     meanflow_tr_sampler: str = param(
-        "uniform", "MeanFlow (t, r) pairs", choices=("logit_normal", "uniform", "full")
+        "uniform",
+        "MeanFlow (t, r) pairs: two uniform or logit-normal draws sorted, or r = 0 with t uniform (r0)",
+        choices=("uniform", "logit_normal", "r0"),
     )
     ratio_r_neq_t: float = param(0.5, "MeanFlow: fraction of pairs with r != t", minimum=0, maximum=1)
     full_interval_frac: float = param(
-        0.1, "MeanFlow 'full' sampler: fraction of r != t pairs set to (t=1, r=0)", minimum=0, maximum=1
+        0.0,
+        "MeanFlow: fraction of r != t pairs set to the whole interval (t=1, r=0)",
+        minimum=0,
+        maximum=1,
     )
-    adaptive_p: float = param(0.5, "MeanFlow adaptive loss weight power p")
+    meanflow_target: str = param(
+        "imf",
+        "MeanFlow target: the MeanFlow identity with a JVP along the sample's velocity (identity) or the "
+        "model's own (imf: improved MeanFlow), or interval splitting without a JVP (split: SplitMeanFlow)",
+        choices=("identity", "imf", "split"),
+    )
+    meanflow_target_clip: float = param(0.0, "MeanFlow: clip the target to ±this (0 = off)", minimum=0)
+    meanflow_error: str = param(
+        "output",
+        "MeanFlow error on what the network outputs (data prediction: t² × velocity's) or on the velocity",
+        choices=("output", "velocity"),
+    )
+    adaptive_p: float = param(0.5, "MeanFlow adaptive loss weight power p: (e + c)^-p (0 = MSE)")
     adaptive_c: float = param(1e-3, "MeanFlow adaptive loss weight constant c", exclusive_minimum=0)
+    adaptive_reduce: str = param(
+        "sum", "MeanFlow: per-sample error e summed or averaged over dimensions", choices=("sum", "mean")
+    )
+    meanflow_boundary_weight: float = param(
+        1.0, "MeanFlow: weight of the flow-matching term at r = t on every sample (MVP's)", minimum=0
+    )
+    meanflow_curriculum: float = param(
+        0.0,
+        "MeanFlow: fraction of training over which the target moves from flow matching to MeanFlow's "
+        "(AlphaFlow's curriculum; 0 = off)",
+        minimum=0,
+        maximum=1,
+    )
 
     def flow_rules(self) -> dict[str, tuple[bool, str]]:
         """{name: (ok, allowed)} of the rules that relate several of these fields, for
         `config.check_config` (each field's own bounds are in its `option`)."""
+        changed = [k for k in MEANFLOW_FIELDS if getattr(self, k) != self._field_default(k)]
         return {
             "meanflow_recipe": (
-                self.meanflow_recipe == "custom" or not self._recipe_fields_changed(),
-                "'custom' when meanflow_tr_sampler, ratio_r_neq_t or adaptive_p is set ('paper' sets them)",
+                self.meanflow_recipe == "custom" or not changed,
+                f"'custom' when a recipe option is set (here {', '.join(changed)}); a named recipe sets them",
             ),
         }
 
-    def _recipe_fields_changed(self) -> bool:
-        defaults = {f.name: f.default for f in fields(self)}
-        return any(getattr(self, k) != defaults[k] for k in RECIPE_FIELDS)
+    def _field_default(self, name: str):
+        default = {f.name: f.default for f in fields(self)}[name]
+        return list(default) if isinstance(default, tuple) else default
+
+    def meanflow_kwargs(self) -> dict:
+        """MeanFlow's constructor options: the recipe fields, or the named recipe over their defaults."""
+        kwargs = {arg: getattr(self, name) for name, arg in MEANFLOW_FIELDS.items()}
+        if self.meanflow_recipe != "custom":
+            kwargs = {arg: self._field_default(name) for name, arg in MEANFLOW_FIELDS.items()}
+            kwargs |= MEANFLOW_RECIPES[self.meanflow_recipe]
+        return kwargs
 
     def flow_kwargs(self, kind: str) -> dict:
         """Constructor options of flow `kind` (reflow, meanflow; none for other kinds)."""
-        meanflow = {
-            "tr_sampler": self.meanflow_tr_sampler,
-            "ratio_r_neq_t": self.ratio_r_neq_t,
-            "full_interval_frac": self.full_interval_frac,
-            "adaptive_p": self.adaptive_p,
-            "adaptive_c": self.adaptive_c,
-        }
-        if self.meanflow_recipe == "paper":
-            meanflow |= PAPER_RECIPE
         return {
             "reflow": {"time_sampler": self.reflow_time_sampler, "prediction": self.flow_prediction},
-            "meanflow": {**meanflow, "prediction": self.flow_prediction},
+            "meanflow": {**self.meanflow_kwargs(), "prediction": self.flow_prediction},
         }.get(kind, {})
 
 
@@ -117,6 +185,11 @@ class BCConfig(DataOptions, FlowOptions, RunOptions):
         "what BC trains: a flow or the MLP baseline (discrete actions always get a categorical policy)",
         choices=BC_MODELS,
         aliases=("flow",),
+    )
+    warm_start: str = param(
+        "",
+        "BC flow checkpoint whose network this flow starts from, e.g. a trained ReFlow for a MeanFlow "
+        "(Decoupled MeanFlow's flow map from a flow); same data, chunk, prediction and network",
     )
     epochs: int = param(50, "passes over the dataset", minimum=0)
     batch_size: int = param(256, "minibatch size", minimum=1)
@@ -266,6 +339,10 @@ class Toy2DConfig(FlowOptions, RunOptions):
     meanflow_tr_sampler: str = inherited(FlowOptions, "meanflow_tr_sampler", "uniform")
     ratio_r_neq_t: float = inherited(FlowOptions, "ratio_r_neq_t", 0.75)
     adaptive_p: float = inherited(FlowOptions, "adaptive_p", 0.5)
+    meanflow_warm_start: bool = param(
+        False,
+        "MeanFlow starts from the trained ReFlow's weights (a flow map from a flow, Decoupled MeanFlow)",
+    )
     rectified_couplings: int = param(
         50_000, "2-RF: (data, noise) pairs generated by the trained 1-RF", minimum=1
     )
@@ -280,6 +357,9 @@ class Toy2DConfig(FlowOptions, RunOptions):
         (1, 2, 4, 8, 16, 32), "NFEs to evaluate", min_items=1, distinct=True, minimum=1
     )
     eval_samples: int = param(20_000, "samples per model and NFE, and of the target", minimum=100)
+    eval_seed: int = param(
+        20_000, "seed of the evaluation's noise and target draws (another one: validation sets)", minimum=0
+    )
     log_every: int = param(100, "steps per train.csv row", minimum=1)
     ckpt_every: int = param(2000, "steps between checkpoints (0 = only at the end)", minimum=0)
     seed: int = param(0, "random seed", minimum=0)

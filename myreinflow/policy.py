@@ -11,6 +11,7 @@ from myreinflow.configs import FlowOptions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.flows import FLOWS
+from myreinflow.flows.meanflow import upgrade_kwargs
 from myreinflow.nets import ChunkPolicyNet, FlowNet, OneStepPolicyNet
 
 POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical", "onestep")
@@ -52,22 +53,22 @@ def onestep_spec(flow_spec: dict, hidden: tuple[int, ...], activation: str) -> d
     return {"kind": "onestep", **shapes, "n_actions": None, "hidden": list(hidden), "activation": activation}
 
 
-def load_bc_flow(path: str, device, expected: dict) -> ChunkPolicy:
-    """The flow policy of BC checkpoint `path`, if its spec has the `expected` values of flow (kind),
-    flow_prediction, horizon_steps, cond_steps, obs_dim and act_dim (`auto` matches any)."""
+def load_bc_flow(path: str, device, expected: dict, option: str = "--init") -> ChunkPolicy:
+    """The flow policy of BC checkpoint `path` (given by `option`), if its spec has the `expected` values
+    of flow (kind), flow_prediction, horizon_steps, cond_steps, obs_dim, act_dim and any other spec key
+    (`auto` matches any)."""
     policies = load_checkpoint(path, map_location=device).get("policies", {})
     state = policies.get("flow", next(iter(policies.values()), {"spec": {}}))
     spec = state["spec"]
     if spec.get("kind") not in FLOWS:
         raise UserError(
-            f"--init {path!r} holds a {spec.get('kind')!r} policy; FQL needs one of {', '.join(FLOWS)}"
+            f"{option} {path!r} holds a {spec.get('kind')!r} policy; it must be a flow: {', '.join(FLOWS)}"
         )
-    theirs = {"flow": spec["kind"], "flow_prediction": prediction_of(spec)}
-    theirs |= {k: spec[k] for k in ("horizon_steps", "cond_steps", "obs_dim", "act_dim")}
+    theirs = {**spec, "flow": spec["kind"], "flow_prediction": prediction_of(spec)}
     for key, ours in expected.items():
-        if ours not in (theirs[key], "auto"):
+        if ours not in (theirs.get(key), "auto"):
             raise UserError(
-                f"{key} = {ours!r} does not match the --init checkpoint's {theirs[key]!r} ({path})"
+                f"{key} = {ours!r} does not match the {option} checkpoint's {theirs.get(key)!r} ({path})"
             )
     return ChunkPolicy.from_state(state, device)
 
@@ -85,6 +86,8 @@ def build_model(spec: dict, device) -> nn.Module:
     if kind in FLOWS:
         net = FlowNet(h * a, cond_dim, hidden, spec["time_dim"], spec["max_freq"], activation)
         kwargs = {**spec.get("flow_kwargs", {}), "prediction": prediction_of(spec)}
+        if kind == "meanflow":
+            kwargs = upgrade_kwargs(kwargs)
         return FLOWS[kind](net, device, h, a, **kwargs)
     if kind == "onestep":
         return OneStepPolicyNet(cond_dim, h, a, hidden=hidden, activation=activation).to(device)

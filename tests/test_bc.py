@@ -109,6 +109,31 @@ def test_flow_prediction_reaches_the_checkpoint_and_old_specs_load_as_velocity(m
     assert (paper["tr_sampler"], paper["ratio_r_neq_t"], paper["adaptive_p"]) == ("logit_normal", 0.25, 1.0)
 
 
+def test_a_meanflow_warm_started_from_a_reflow_is_that_reflow_at_r_equals_t(minari_root, tmp_path):
+    """`--warm_start`: the MeanFlow's network starts as the ReFlow's (at r = t the same velocity; its
+    interval embedding, constant for ReFlow, is what MeanFlow learns to use); another network is refused."""
+    from myreinflow.algos.bc import warm_start
+    from myreinflow.errors import UserError
+    from myreinflow.policy import build_model
+
+    reflow = train(quick(tmp_path, "reflow", epochs=1, eval_freq=0), progress=False)
+    teacher = ChunkPolicy.from_state(load_checkpoint(reflow)["policies"]["flow"], "cpu").model
+    spec = {**load_checkpoint(reflow)["policies"]["flow"]["spec"], "kind": "meanflow"}
+    spec["flow_kwargs"] = BCConfig(model="meanflow").flow_kwargs("meanflow")
+    student = build_model(spec, "cpu")
+    warm_start(student, spec, str(reflow), "cpu")
+    z, obs, t = torch.randn(8, teacher.flat_dim), torch.randn(8, 23), torch.rand(8)
+    torch.testing.assert_close(student.average_velocity(z, t, t, obs), teacher.average_velocity(z, t, t, obs))
+    assert not torch.allclose(
+        student.average_velocity(z, 0 * t, t, obs), teacher.average_velocity(z, t, t, obs)
+    )
+    with pytest.raises(UserError, match="hidden = \\[32, 32\\] does not match the --warm_start checkpoint's"):
+        train(
+            quick(tmp_path, "other", model="meanflow", hidden=(32, 32), warm_start=str(reflow)),
+            progress=False,
+        )
+
+
 def test_resume_continues_exactly_where_it_stopped(minari_root, tmp_path):
     straight = train(quick(tmp_path, "straight", lr_schedule="constant"), progress=False)
     part = quick(tmp_path, "resumed", lr_schedule="constant", epochs=1)

@@ -17,8 +17,10 @@ from myreinflow.config import RunOptions
 from myreinflow.configs import BCConfig
 from myreinflow.data import load_dataset
 from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
+from myreinflow.errors import UserError
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary
-from myreinflow.policy import ChunkPolicy, build_model, policy_name, policy_spec
+from myreinflow.flows import FLOWS
+from myreinflow.policy import ChunkPolicy, build_model, load_bc_flow, policy_name, policy_spec, prediction_of
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
 from myreinflow.utils import seed_everything, setup_runtime
 
@@ -46,6 +48,16 @@ def bc_loss(kind: str, model, batch: dict) -> tuple[torch.Tensor, dict]:
     return model.compute_loss(batch["actions"], obs)
 
 
+def warm_start(model, spec: dict, path: str, device) -> None:
+    """Copy the network of the BC flow at `path` into `model` (a flow of the same network and chunks)."""
+    if spec["kind"] not in FLOWS:
+        raise UserError(f"--warm_start needs a flow model (reflow, meanflow), not {spec['kind']!r}")
+    shapes = ("obs_dim", "act_dim", "horizon_steps", "cond_steps", "hidden", "activation", "time_dim")
+    expected = {k: spec[k] for k in (*shapes, "max_freq")} | {"flow_prediction": prediction_of(spec)}
+    source = load_bc_flow(path, device, expected, option="--warm_start")
+    model.network.load_state_dict(source.model.network.state_dict())
+
+
 def train(cfg: BCConfig, progress: bool = True) -> Path:
     """Train (or resume) a BC policy; returns the path of the final checkpoint."""
     device = setup_runtime(cfg.device, cfg.threads)
@@ -57,9 +69,12 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
     kind = "categorical" if n_actions else cfg.model
     spec = policy_spec(kind, obs_dim, act_dim, cfg.horizon_steps, cfg.cond_steps, cfg, n_actions)
     model = build_model(spec, device)
+    if cfg.warm_start:
+        warm_start(model, spec, cfg.warm_start, device)
     policy = ChunkPolicy(spec, model, normalizer, device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = lr_scheduler(optimizer, cfg.lr_schedule, cfg.epochs * max(1, len(data) // cfg.batch_size))
+    total_steps = cfg.epochs * max(1, len(data) // cfg.batch_size)
+    scheduler = lr_scheduler(optimizer, cfg.lr_schedule, total_steps)
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     run = TrainingRun(
         "bc",
@@ -86,6 +101,8 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
         model.train()
         mean = MetricMean()
         for batch in data.epoch(cfg.batch_size, generator):
+            if kind in FLOWS:
+                model.set_progress(run.step / total_steps)
             loss, metrics = bc_loss(kind, model, batch)
             gradient_step(loss, optimizer, scheduler, cfg.max_grad_norm)
             mean.add(metrics)

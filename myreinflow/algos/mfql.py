@@ -12,9 +12,11 @@ prediction, the network's output at t = 1, r = 0). One update on a batch of chun
 with the critic frozen in the Q term (λ = sg(1/mean|Q|) under `normalize_q_loss`, else 1), the Q
 gradient flowing through the one-step sample into the flow, and the last term the reference's penalty on
 pre-clip actions outside [−1, 1] (`bound_loss_weight`). L_MeanFlow is the project's MeanFlow loss
-(`flows/meanflow.py`: (t, r) pairs, adaptive weight), padded chunk tails masked. Critic and actor
-losses are summed and taken in one Adam step with the flow's and the critic's learning rates, then the
-target critic moves by Polyak averaging: the critic, TD target, update and run skeleton are FQL's.
+in the recipe of the BC checkpoint's flow (a fresh flow: the default recipe; `flows/meanflow.py`,
+`bc --meanflow_recipe mfql` is the reference's loss), padded chunk tails masked; a curriculum counts as
+finished. Critic and actor losses are summed and taken in one Adam step with the flow's and the
+critic's learning rates, then the target critic moves by Polyak averaging: the critic, TD target, update
+and run skeleton are FQL's.
 
 Where this differs from the reference, deliberately:
 - α weighs the MeanFlow loss and is constant. The reference also defaults to a schedule of α (dynamic,

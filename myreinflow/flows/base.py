@@ -53,7 +53,13 @@ class FlowModel(nn.Module):
         self.network, self.prediction = network, prediction
         self.device = torch.device(device)
         self.horizon_steps, self.action_dim = horizon_steps, action_dim
+        self.progress = 1.0  # fraction of training done (`set_progress`)
         self.to(self.device)
+
+    def set_progress(self, fraction: float) -> None:
+        """The trainer's progress through training, 0 at the start and 1 at the end, for a loss with a
+        schedule (MeanFlow's curriculum); without a call, training is taken as over."""
+        self.progress = float(fraction)
 
     @property
     def flat_dim(self) -> int:

@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume
 from myreinflow.config import RunOptions, to_dict, to_yaml
-from myreinflow.configs import Toy2DConfig
+from myreinflow.configs import MEANFLOW_FIELDS, Toy2DConfig
 from myreinflow.flows import FLOWS, FlowModel, ReFlow
 from myreinflow.nets import FlowNet
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
@@ -41,7 +41,6 @@ from myreinflow.toy2d.distributions import DISTRIBUTIONS
 from myreinflow.toy2d.metrics import TargetMetrics, path_deviation
 from myreinflow.utils import atomic_path, atomic_write_text, seed_everything, setup_runtime
 
-EVAL_SEED = 20_000  # noise for every model and NFE; target draw EVAL_SEED + 1, second draw + 2
 N_PATHS = 64  # trajectories kept per NFE in samples.npz and drawn in trajectories.png
 COLUMNS = ["distribution", "flow", "inference_steps", "metric", "value", "seed"]
 
@@ -49,8 +48,7 @@ COLUMNS = ["distribution", "flow", "inference_steps", "metric", "value", "seed"]
 # what a model's checkpoint depends on: a checkpoint trained with other values is refused
 COMMON_KEYS = ("distribution", "steps", "batch_size", "lr", "lr_schedule", "ema_decay", "max_grad_norm")
 COMMON_KEYS += ("hidden", "activation", "time_dim", "max_freq", "flow_prediction", "seed")
-MEANFLOW_KEYS = ("meanflow_recipe", "meanflow_tr_sampler", "ratio_r_neq_t", "full_interval_frac")
-MEANFLOW_KEYS += ("adaptive_p", "adaptive_c")
+MEANFLOW_KEYS = ("meanflow_recipe", *MEANFLOW_FIELDS, "meanflow_warm_start")
 RECTIFIED_KEYS = ("reflow_time_sampler", "rectified_couplings", "rectified_steps", "rectified_train_steps")
 TRAIN_KEYS = {
     "reflow": COMMON_KEYS + ("reflow_time_sampler",),
@@ -102,7 +100,8 @@ def load_model_checkpoint(path: Path, model: str, cfg: Toy2DConfig, device="cpu"
 
 
 def resumable_keys(cfg: Toy2DConfig, model: str) -> set[str]:
-    return set(to_dict(cfg)) - set(TRAIN_KEYS[model])
+    warm = model == "meanflow" and cfg.meanflow_warm_start  # then it depends on the ReFlow's training too
+    return set(to_dict(cfg)) - set(TRAIN_KEYS[model]) - (set(TRAIN_KEYS["reflow"]) if warm else set())
 
 
 def train_model(
@@ -112,7 +111,7 @@ def train_model(
     total = cfg.steps_of(model)
     seed_everything(cfg.seed)
     flow = build_flow(cfg, model, device)
-    if teacher is not None:  # the 2-RF starts from the 1-RF
+    if teacher is not None:  # the 2-RF (and a warm-started MeanFlow) starts from the 1-RF
         flow.load_state_dict(teacher.state_dict())
     params = list(flow.parameters())
     ema = copy.deepcopy(flow).requires_grad_(False) if cfg.ema_decay else None
@@ -150,6 +149,7 @@ def train_model(
             loss, metrics = coupled_loss(flow, couplings[pick.to(device)])
         else:
             x = DISTRIBUTIONS[cfg.distribution](cfg.batch_size, run.generator).to(device)
+            flow.set_progress(run.step / total)
             loss, metrics = flow.compute_loss(x.reshape(-1, 1, 2), cond)
         lr = optimizer.param_groups[0]["lr"]
         gradient_step(loss, optimizer, scheduler, cfg.max_grad_norm)
@@ -186,8 +186,8 @@ def long_rows(cfg: Toy2DConfig, flow: str, inference_steps: int, metrics: dict) 
 def eval_sets(cfg: Toy2DConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """(target, noise): `eval_samples` fresh target points and the N(0, I) starts every model shares."""
     n = cfg.eval_samples
-    noise = torch.randn(n, 2, generator=torch.Generator().manual_seed(EVAL_SEED))
-    target = DISTRIBUTIONS[cfg.distribution](n, torch.Generator().manual_seed(EVAL_SEED + 1))
+    noise = torch.randn(n, 2, generator=torch.Generator().manual_seed(cfg.eval_seed))
+    target = DISTRIBUTIONS[cfg.distribution](n, torch.Generator().manual_seed(cfg.eval_seed + 1))
     return target, noise
 
 
@@ -212,7 +212,8 @@ def evaluate_model(
 
 def reference_rows(cfg: Toy2DConfig, target: TargetMetrics, noise) -> list[dict]:
     """Raw noise (what an untrained sampler gives) and a second target draw (the best attainable)."""
-    second = DISTRIBUTIONS[cfg.distribution](cfg.eval_samples, torch.Generator().manual_seed(EVAL_SEED + 2))
+    seed = torch.Generator().manual_seed(cfg.eval_seed + 2)
+    second = DISTRIBUTIONS[cfg.distribution](cfg.eval_samples, seed)
     return long_rows(cfg, "noise", 0, target(noise)) + long_rows(cfg, "data", 0, target(second))
 
 
@@ -248,7 +249,8 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
         print(f"{out} is complete; nothing to do")
         return out
     device = setup_runtime(cfg.device, cfg.threads)
-    needed = set(cfg.flows) | ({"reflow"} if "rectified" in cfg.flows else set())
+    needs_reflow = "rectified" in cfg.flows or ("meanflow" in cfg.flows and cfg.meanflow_warm_start)
+    needed = set(cfg.flows) | ({"reflow"} if needs_reflow else set())
     for model in needed:  # refuse a different run before touching anything
         load_model_checkpoint(out / model / "model.pt", model, cfg)
     (out / "metrics.csv").unlink(missing_ok=True)  # written last: its presence marks a finished run
@@ -257,12 +259,13 @@ def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     target, noise = eval_sets(cfg)
     scores = TargetMetrics(target)
     trained: dict[str, FlowModel] = {}
-    if "reflow" in cfg.flows or "rectified" in cfg.flows:
+    if "reflow" in needed:
         trained["reflow"] = train_model("reflow", cfg, out, device, progress)
     if "rectified" in cfg.flows:
         trained["rectified"] = train_model("rectified", cfg, out, device, progress, teacher=trained["reflow"])
     if "meanflow" in cfg.flows:
-        trained["meanflow"] = train_model("meanflow", cfg, out, device, progress)
+        teacher = trained["reflow"] if cfg.meanflow_warm_start else None
+        trained["meanflow"] = train_model("meanflow", cfg, out, device, progress, teacher=teacher)
 
     rows, arrays = [], {}
     for name in tqdm(cfg.flows, desc="evaluate", disable=not progress):
