@@ -17,6 +17,11 @@ from myreinflow.data.tasks import NUM_TASKS, REWARDS, ogbench_env, resolve_task
 
 FLOW_KINDS = ("reflow", "meanflow")  # the keys of flows.FLOWS
 PREDICTIONS = ("velocity", "data")  # what a flow network outputs
+# MeanFlow's recipe choices (flows/meanflow.py): (t, r) samplers, targets, error spaces, error reductions
+MEANFLOW_TR_SAMPLERS = ("uniform", "logit_normal", "r0")
+MEANFLOW_TARGETS = ("identity", "imf", "split")
+MEANFLOW_ERRORS = ("output", "velocity")
+MEANFLOW_REDUCTIONS = ("sum", "mean")
 LR_SCHEDULES = ("cosine", "constant")
 BC_MODELS = ("reflow", "meanflow", "mlp")
 TOY2D_MODELS = ("reflow", "meanflow", "rectified")
@@ -110,7 +115,7 @@ class FlowOptions:
     meanflow_tr_sampler: str = param(
         "uniform",
         "MeanFlow (t, r) pairs: two uniform or logit-normal draws sorted, or r = 0 with t uniform (r0)",
-        choices=("uniform", "logit_normal", "r0"),
+        choices=MEANFLOW_TR_SAMPLERS,
     )
     ratio_r_neq_t: float = param(0.5, "MeanFlow: fraction of pairs with r != t", minimum=0, maximum=1)
     full_interval_frac: float = param(
@@ -123,18 +128,18 @@ class FlowOptions:
         "imf",
         "MeanFlow target: the MeanFlow identity with a JVP along the sample's velocity (identity) or the "
         "model's own (imf: improved MeanFlow), or interval splitting without a JVP (split: SplitMeanFlow)",
-        choices=("identity", "imf", "split"),
+        choices=MEANFLOW_TARGETS,
     )
     meanflow_target_clip: float = param(0.0, "MeanFlow: clip the target to ±this (0 = off)", minimum=0)
     meanflow_error: str = param(
         "output",
         "MeanFlow error on what the network outputs (data prediction: t² × velocity's) or on the velocity",
-        choices=("output", "velocity"),
+        choices=MEANFLOW_ERRORS,
     )
     adaptive_p: float = param(0.5, "MeanFlow adaptive loss weight power p: (e + c)^-p (0 = MSE)")
     adaptive_c: float = param(1e-3, "MeanFlow adaptive loss weight constant c", exclusive_minimum=0)
     adaptive_reduce: str = param(
-        "sum", "MeanFlow: per-sample error e summed or averaged over dimensions", choices=("sum", "mean")
+        "sum", "MeanFlow: per-sample error e summed or averaged over dimensions", choices=MEANFLOW_REDUCTIONS
     )
     meanflow_boundary_weight: float = param(
         1.0, "MeanFlow: weight of the flow-matching term at r = t on every sample (MVP's)", minimum=0
@@ -164,11 +169,10 @@ class FlowOptions:
 
     def meanflow_kwargs(self) -> dict:
         """MeanFlow's constructor options: the recipe fields, or the named recipe over their defaults."""
-        kwargs = {arg: getattr(self, name) for name, arg in MEANFLOW_FIELDS.items()}
-        if self.meanflow_recipe != "custom":
-            kwargs = {arg: self._field_default(name) for name, arg in MEANFLOW_FIELDS.items()}
-            kwargs |= MEANFLOW_RECIPES[self.meanflow_recipe]
-        return kwargs
+        if self.meanflow_recipe == "custom":
+            return {arg: getattr(self, name) for name, arg in MEANFLOW_FIELDS.items()}
+        defaults = {arg: self._field_default(name) for name, arg in MEANFLOW_FIELDS.items()}
+        return defaults | MEANFLOW_RECIPES[self.meanflow_recipe]
 
     def flow_kwargs(self, kind: str) -> dict:
         """Constructor options of flow `kind` (reflow, meanflow; none for other kinds)."""

@@ -294,7 +294,7 @@ class PerturbedGaussianVelocity(nn.Module):
         return self.param.output_for(u, z, t)
 
 
-V1 = {"target": "identity", "boundary_weight": 0.0}  # the recipe before iMF + boundary was the default
+V1 = MEANFLOW_RECIPES["v1"]  # the recipe before iMF + boundary was the default
 RECIPES = {  # MeanFlow options of each recipe the library offers (and combinations of them)
     "default": {},
     "v1": V1,

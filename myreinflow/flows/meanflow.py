@@ -55,12 +55,9 @@ import math
 import torch
 from torch.func import jvp
 
+from myreinflow.configs import MEANFLOW_ERRORS, MEANFLOW_REDUCTIONS, MEANFLOW_TARGETS, MEANFLOW_TR_SAMPLERS
 from myreinflow.flows.base import FlowModel, as_condition, logit_normal
 
-TR_SAMPLERS = ("uniform", "logit_normal", "r0")
-TARGETS = ("identity", "imf", "split")
-ERROR_SPACES = ("output", "velocity")
-REDUCTIONS = ("sum", "mean")
 # flow_kwargs of specs written before these options existed: the values that reproduce that code
 V1_KWARGS = {
     "target": "identity",
@@ -112,10 +109,10 @@ class MeanFlow(FlowModel):
     ):
         super().__init__(network, device, horizon_steps, action_dim, prediction)
         for name, value, allowed in (
-            ("tr_sampler", tr_sampler, TR_SAMPLERS),
-            ("target", target, TARGETS),
-            ("error_space", error_space, ERROR_SPACES),
-            ("adaptive_reduce", adaptive_reduce, REDUCTIONS),
+            ("tr_sampler", tr_sampler, MEANFLOW_TR_SAMPLERS),
+            ("target", target, MEANFLOW_TARGETS),
+            ("error_space", error_space, MEANFLOW_ERRORS),
+            ("adaptive_reduce", adaptive_reduce, MEANFLOW_REDUCTIONS),
         ):
             if value not in allowed:
                 raise ValueError(f"MeanFlow {name} {value!r} is not one of {allowed}")
