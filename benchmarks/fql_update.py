@@ -1,8 +1,10 @@
 """FQL-family updates per second (critic + actor + target, batch sampling included); prints JSON.
 
 `--method`: fql-reflow (FQL, ReFlow BC flow, 10-step distillation target: the reference's setting),
-fql-meanflow (FQL from a MeanFlow, its one-step sample as the target) or mfql (MeanFlow-QL: the
-MeanFlow's one step is the actor, no one-step network).
+fql-meanflow (FQL from a MeanFlow, its one-step sample as the target), mfql (MeanFlow-QL: the
+MeanFlow's one step is the actor, no one-step network; best of 5 by the target critic, as its
+reference), qc-reflow / qc-meanflow (Q-chunking's best-of-N: the TD target takes the best of
+`--candidates` flow samples of 10 / 1 steps).
 
 Networks as in the reference (Park et al.: BC flow, one-step policy and a 2-critic ensemble, all the same
 MLP size; ReFlow distillation target with 10 flow steps), batch 256, Pusher-sized data (obs 23, act 7)
@@ -33,13 +35,21 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update, update_step
 from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
+from myreinflow.algos.qc import QCAgent, QCConfig
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.policy import FlowOptions, build_model, policy_spec
 from myreinflow.utils import resolve_device, steady_heap
 
 OBS_DIM, ACT_DIM = 23, 7
-METHODS = {"fql-reflow": ("fql", "reflow"), "fql-meanflow": ("fql", "meanflow"), "mfql": ("mfql", "meanflow")}
+METHODS = {
+    "fql-reflow": ("fql", "reflow"),
+    "fql-meanflow": ("fql", "meanflow"),
+    "mfql": ("mfql", "meanflow"),
+    "qc-reflow": ("qc", "reflow"),
+    "qc-meanflow": ("qc", "meanflow"),
+}
+AGENTS = {"fql": (FQLConfig, FQLAgent), "mfql": (MFQLConfig, MeanFlowQLAgent), "qc": (QCConfig, QCAgent)}
 
 
 def synthetic_episodes(n: int = 100, length: int = 100, seed: int = 0) -> list[dict]:
@@ -77,8 +87,10 @@ def measure(hidden: tuple[int, ...], horizon: int, args) -> tuple[float, float]:
     """(updates per second, FLOPs per update)."""
     torch.manual_seed(0)
     algo, flow = METHODS[args.method]
-    config, agent_class = (MFQLConfig, MeanFlowQLAgent) if algo == "mfql" else (FQLConfig, FQLAgent)
+    config, agent_class = AGENTS[algo]
+    candidates = {"candidates": args.candidates} if args.candidates else {}
     cfg = config(
+        **candidates,
         hidden=hidden,
         horizon_steps=horizon,
         flow=flow,
@@ -121,6 +133,12 @@ def main() -> None:
         type=int,
         default=0,
         help="FQL's distillation-target steps (default 0: ReFlow 10, MeanFlow 1)",
+    )
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="best-of-N of mfql and qc (default 0: the method's own, mfql 5, qc 32)",
     )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=256)
@@ -171,6 +189,7 @@ def main() -> None:
                 "benchmark": "fql_update",
                 "method": args.method,
                 "flow_steps": args.flow_steps,
+                "candidates": args.candidates,
                 "torch": torch.__version__,
                 "threads": args.threads,
                 "batch": args.batch,

@@ -1,4 +1,5 @@
-"""Command line: `myreinflow data | bc | fql | mfql | reinflow | eval | toy2d | summarize` (or python -m)."""
+"""Command line: `myreinflow data | bc | fql | mfql | qc | reinflow | eval | toy2d | summarize` (or
+python -m)."""
 
 from __future__ import annotations
 
@@ -45,8 +46,10 @@ def _eval(args) -> None:
         raise UserError(f"--act_steps {args.act_steps} must be >= 0 (0 = the whole chunk)")
     if args.episodes < 1:
         raise UserError(f"--episodes {args.episodes} must be >= 1")
-    if args.candidates < 1:
-        raise UserError(f"--candidates {args.candidates} must be >= 1 (1 = no selection)")
+    if args.candidates < 0:
+        raise UserError(
+            f"--candidates {args.candidates} must be >= 0 (0 = as the run acted; 1 = no selection)"
+        )
     device = setup_runtime(args.device, args.threads)
     frame = evaluate_checkpoint(
         args.checkpoint,
@@ -149,9 +152,9 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--candidates",
         type=int,
-        default=1,
-        help="act with the best of N sampled chunks by the run's critic (FQL-family checkpoints; "
-        "default: 1, no selection)",
+        default=0,
+        help="act with the best of N sampled chunks by the run's critic (FQL-family checkpoints; 1: no "
+        "selection; default: 0, as the run acted in training: its `candidates`, else 1)",
     )
     p.add_argument(
         "--dataset_name", default=None, help="value of the CSV's dataset column (default: the dataset id)"
@@ -197,6 +200,12 @@ COMMANDS = {
         "MeanFlow Q-learning: a MeanFlow's one step as the actor, FQL's critic",
         _trainer("myreinflow.algos.mfql", "MFQLConfig"),
         _training_args("MFQLConfig"),
+    ),
+    "qc": (
+        (),
+        "Q-chunking's best-of-N: the BC flow acts, the best of N samples by the critic (FQL's)",
+        _trainer("myreinflow.algos.qc", "QCConfig"),
+        _training_args("QCConfig"),
     ),
     "reinflow": (
         (),

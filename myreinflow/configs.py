@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 from myreinflow.config import RunOptions, check_config, inherited, param
 from myreinflow.data.minari_io import SOURCES
@@ -23,6 +24,8 @@ MEANFLOW_TARGETS = ("identity", "imf", "split")
 MEANFLOW_ERRORS = ("output", "velocity")
 MEANFLOW_REDUCTIONS = ("sum", "mean")
 LR_SCHEDULES = ("cosine", "constant")
+ACTOR_LR_SCHEDULES = ("constant", "warmup_cosine")  # the FQL family's acting network (algos/fql.py)
+RANK_CRITICS = ("critic", "target")  # which critic ranks best-of-N candidates
 BC_MODELS = ("reflow", "meanflow", "mlp")
 TOY2D_MODELS = ("reflow", "meanflow", "rectified")
 TOY2D_DISTRIBUTIONS = ("checkerboard", "8gaussians", "moons", "spirals")  # the keys of toy2d.DISTRIBUTIONS
@@ -273,7 +276,33 @@ class FQLConfig(DataOptions, RunOptions):
     candidates: int = param(
         1, "act (evaluations, online) with the best of N chunks of the acting policy by the critic", minimum=1
     )
-    candidates_in_target: bool = param(False, "the TD target's next chunk too is the best of `candidates`")
+    candidates_in_target: bool = param(
+        False, "the TD target's next chunk too is the best of `candidates` (no effect at 1)"
+    )
+    rank_critic: str = param(
+        "critic",
+        "the critic that ranks best-of-N candidates: critic (the online one: Q-chunking) or target "
+        "(MeanFlow-QL's reference)",
+        choices=RANK_CRITICS,
+    )
+    actor_lr_schedule: str = param(
+        "constant",
+        "learning rate of the acting network (FQL: the one-step policy; MFQL, QC: the flow): constant, or "
+        "warmup_cosine (linear from 0 over `actor_lr_warmup` of the offline updates, then cosine down to "
+        "`actor_lr_final` x by their end, held online: MeanFlow-QL's reference)",
+        choices=ACTOR_LR_SCHEDULES,
+    )
+    actor_lr_warmup: float = param(
+        0.05, "warmup_cosine: fraction of the offline updates that warm up", minimum=0, exclusive_maximum=1
+    )
+    actor_lr_final: float = param(
+        0.1, "warmup_cosine: the final learning rate, a fraction of the initial one", minimum=0, maximum=1
+    )
+    max_grad_norm: float = param(
+        0.0,
+        "clip each parameter group's gradient (flow, actor, critic) to this global norm (0 = off)",
+        minimum=0,
+    )
     seed: int = param(42, "random seed", minimum=0)
     out: str = param("", "output directory (default results/fql/<dataset>/<flow>/seed<seed>)")
 
@@ -282,12 +311,7 @@ class FQLConfig(DataOptions, RunOptions):
 
     def rules(self) -> dict[str, tuple[bool, str]]:
         """Cross-field rules for `check_config` ({key: (ok, what is allowed)})."""
-        return {
-            "candidates_in_target": (
-                not self.candidates_in_target or self.candidates > 1,
-                "false unless candidates > 1",
-            )
-        }
+        return {}
 
     def output_dir(self, flow: str) -> Path:
         return Path(self.out or f"results/fql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
@@ -300,6 +324,20 @@ class MFQLConfig(FQLConfig):
     bound_loss_weight: float = param(
         1.0, "weight of the penalty on one-step actions outside [-1, 1]", minimum=0
     )
+    # the MeanFlowQL reference's defaults: best of 5 by the target critic (acting and TD target), the
+    # actor (the flow) at 1e-4 warmed up and cosine-decayed, each group's gradient clipped to norm 1
+    lr_flow: float = inherited(FQLConfig, "lr_flow", 1e-4, "Adam learning rate of the flow (the actor)")
+    candidates: int = inherited(FQLConfig, "candidates", 5)
+    candidates_in_target: bool = inherited(FQLConfig, "candidates_in_target", True)
+    rank_critic: str = inherited(FQLConfig, "rank_critic", "target")
+    actor_lr_schedule: str = inherited(FQLConfig, "actor_lr_schedule", "warmup_cosine")
+    max_grad_norm: float = inherited(FQLConfig, "max_grad_norm", 1.0)
+    # what a run written before these options existed did (a checkpoint without the key resumes so)
+    EARLIER_DEFAULTS: ClassVar[dict] = {
+        "rank_critic": "critic",
+        "actor_lr_schedule": "constant",
+        "max_grad_norm": 0.0,
+    }
     out: str = inherited(
         FQLConfig, "out", "", "output directory (default results/mfql/<dataset>/meanflow/seed<seed>)"
     )
@@ -317,6 +355,33 @@ class MFQLConfig(FQLConfig):
 
     def output_dir(self, flow: str) -> Path:
         return Path(self.out or f"results/mfql/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
+
+
+@dataclass
+class QCConfig(FQLConfig):
+    """Q-chunking's best-of-N (algos/qc.py): FQL's options; the flow acts, so the one-step policy's
+    (`alpha`, `lr_actor`, the ablation) are not used."""
+
+    candidates: int = inherited(
+        FQLConfig, "candidates", 32, "N: act and bootstrap with the best of N flow samples by the critic"
+    )
+    candidates_in_target: bool = inherited(FQLConfig, "candidates_in_target", True)
+    flow_steps: int = inherited(
+        FQLConfig, "flow_steps", 0, "K: flow steps of each sample (0 = ReFlow 10, MeanFlow 1)"
+    )
+    out: str = inherited(
+        FQLConfig, "out", "", "output directory (default results/qc/<dataset>/<flow>/seed<seed>)"
+    )
+
+    def __post_init__(self):
+        check_config(
+            self,
+            self.rules()
+            | {"only_optimize_bc_flow": (not self.only_optimize_bc_flow, "false (use fql for the ablation)")},
+        )
+
+    def output_dir(self, flow: str) -> Path:
+        return Path(self.out or f"results/qc/{self.dataset.replace('/', '_')}/{flow}/seed{self.seed}")
 
 
 @dataclass

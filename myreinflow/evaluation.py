@@ -162,12 +162,14 @@ def evaluate_checkpoint(
     """Rows (a DataFrame) of every evaluated policy of a checkpoint: `which` is a policy name (flow,
     onestep, mlp, categorical), `auto` (the checkpoint's main policy) or `all`. Flows sweep
     `inference_steps`; a policy without steps is evaluated once (inference_steps 1). With `candidates`
-    N > 1 (FQL-family checkpoints), each policy acts with the best of N samples by the run's critic."""
+    N > 1 (FQL-family checkpoints), each policy acts with the best of N samples by the run's critic;
+    0: as the run acted in training (its `candidates`: QC's N, else 1)."""
     import pandas as pd
 
     ckpt = load_checkpoint(path, map_location=device)
-    chosen = checkpoint_policies(ckpt, which, path, device, candidates)
     info, config = ckpt["dataset"], ckpt.get("config", {})
+    candidates = candidates or config.get("candidates", 1)  # 0: as the run acted in training
+    chosen = checkpoint_policies(ckpt, which, path, device, candidates)
     main_kind = checkpoint_flow(ckpt)
     frames = []
     for name, policy in chosen.items():
@@ -185,6 +187,7 @@ def evaluate_checkpoint(
             "eval_seed": seed,
             "horizon_steps": policy.horizon_steps,
             "candidates": candidates,
+            "run_candidates": config.get("candidates", 1),  # the best-of-N the run acted with in training
             # OGBench: which task and reward variant the policy was trained for (published numbers differ)
             **{k: info[k] for k in ("task", "reward") if k in info},
         }

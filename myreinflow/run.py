@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume, save_checkpoint
 from myreinflow.config import defaults_of, to_dict, to_yaml
+from myreinflow.errors import UserError
 from myreinflow.provenance import provenance
 from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text
@@ -118,12 +119,20 @@ class TrainingRun:
 
     def resume(self) -> dict | None:
         """Restores this run's checkpoint if there is one (a different run's is refused); returns it."""
-        config, defaults = to_dict(self.cfg), defaults_of(type(self.cfg))
+        # a key the checkpoint lacks matches what runs did before it existed: its default, unless the
+        # config class says otherwise (`EARLIER_DEFAULTS`: a default changed when the option came in)
+        config = to_dict(self.cfg)
+        defaults = defaults_of(type(self.cfg)) | getattr(self.cfg, "EARLIER_DEFAULTS", {})
         ckpt = load_for_resume(self.ckpt_path, self.stage, config, self.resumable, self.device, defaults)
         if ckpt is None:
             return None
         for name, obj in self.state.items():
-            obj.load_state_dict(ckpt[name])
+            if name in ckpt:
+                obj.load_state_dict(ckpt[name])
+            elif isinstance(obj, torch.optim.lr_scheduler.LambdaLR):  # written before the run had one
+                obj.last_epoch = ckpt["step"]
+            else:
+                raise UserError(f"{self.ckpt_path} has no {name!r} state; use another --out or delete it")
         for name, policy in self.policies.items():
             policy.model.load_state_dict(ckpt["policies"][name]["model"])
         for scheduler in self.state.values():  # the schedule may span more updates now (more epochs)

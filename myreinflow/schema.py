@@ -64,6 +64,7 @@ SCHEMA_DEFS = {
     "bc_options": ("myreinflow.configs", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),
     "fql_options": ("myreinflow.configs", "FQLConfig", PIPELINE_KEYS - {"epochs"}),
     "mfql_options": ("myreinflow.configs", "MFQLConfig", PIPELINE_KEYS - {"epochs"}),
+    "qc_options": ("myreinflow.configs", "QCConfig", PIPELINE_KEYS - {"epochs"}),
     "toy2d_options": ("myreinflow.configs", "Toy2DConfig", PIPELINE_KEYS),
     # ReinFlow's chain steps are a hyperparameter; the policy it fine-tunes is the stage's choice
     "reinflow_options": (
@@ -89,8 +90,8 @@ SCHEMA_HEADER = """\
 
 
 def schema_defs() -> dict[str, dict]:
-    """The `$defs` blocks of the pipeline schema: the options of BC, FQL, MFQL, the 2D study, ReinFlow
-    and FQL online."""
+    """The `$defs` blocks of the pipeline schema: the options of BC, FQL, MFQL, QC, the 2D study,
+    ReinFlow and FQL online."""
     import importlib
 
     defs = {}

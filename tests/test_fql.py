@@ -12,6 +12,7 @@ import yaml
 
 from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update
 from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
+from myreinflow.algos.qc import QCAgent, QCConfig
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.cli import main
 from myreinflow.data.chunks import ACTION_CLIP, ChunkedTransitions
@@ -133,7 +134,11 @@ def test_ensemble_mlp_init_is_the_references():
 
 def _agent(flow_kind: str, horizon: int, obs_dim: int, act_dim: int, algo: str = "fql", **fql_kw):
     spec = policy_spec(flow_kind, obs_dim, act_dim, horizon, 1, FlowOptions(hidden=(64, 64)))
-    config, agent = {"fql": (FQLConfig, FQLAgent), "mfql": (MFQLConfig, MeanFlowQLAgent)}[algo]
+    config, agent = {
+        "fql": (FQLConfig, FQLAgent),
+        "mfql": (MFQLConfig, MeanFlowQLAgent),
+        "qc": (QCConfig, QCAgent),
+    }[algo]
     cfg = config(flow=flow_kind, horizon_steps=horizon, hidden=(64, 64), **fql_kw)
     return agent(cfg, spec, build_model(spec, "cpu"), "cpu"), cfg
 
@@ -474,13 +479,15 @@ def test_mfql_on_pusher_with_resume_and_eval(minari_root, tmp_path):
     for key in ("train/critic_loss", "train/bc_flow_loss", "train/bound_loss", "train/q_loss"):
         assert train[key].notna().all(), key
     assert train["eval/normalized_score"].notna().sum() == 2 and "eval_flow/normalized_score" not in train
-    # an interrupted run resumes to the same weights
+    # a run resumes to the same weights (extended: with a constant rate; a schedule spans the budget)
     split = tmp_path / "split"
     for epochs in ("1", "2"):
-        part = _fql_args(split, "--epochs", epochs, "--eval_freq", "1")
+        part = _fql_args(split, "--epochs", epochs, "--eval_freq", "1", "--actor_lr_schedule", "constant")
         part[0] = "mfql"
         assert main(part) == 0
-    whole = _fql_args(tmp_path / "whole", "--epochs", "2", "--eval_freq", "1")
+    whole = _fql_args(
+        tmp_path / "whole", "--epochs", "2", "--eval_freq", "1", "--actor_lr_schedule", "constant"
+    )
     whole[0] = "mfql"
     assert main(whole) == 0
     a, b = (
@@ -508,6 +515,12 @@ def test_mfql_on_pusher_with_resume_and_eval(minari_root, tmp_path):
     )
     frame = pd.read_csv(csv)
     assert set(frame["stage"]) == {"mfql"} and set(frame["policy"]) == {"flow"}
+    # evaluated as it acted in training: the best of its 5 candidates
+    assert set(frame["candidates"]) == {5} and set(frame["run_candidates"]) == {5}
+    # under the warm-up + cosine schedule, more epochs are another run
+    longer = _fql_args(out, "--online_steps", "120", "--online_eval_freq", "100", "--epochs", "2")
+    longer[0] = "mfql"
+    assert main(longer) == 2
 
 
 def test_best_of_n_acts_with_the_chunk_the_critic_ranks_highest():
@@ -544,8 +557,6 @@ def test_best_of_candidates_in_the_td_target_takes_the_critics_favourite():
     chunks = agent.acting_chunk(obs.repeat_interleave(16, dim=0)).clamp(-1, 1).detach()
     q = agent.q_values(obs.repeat_interleave(16, dim=0), chunks).mean(dim=0).reshape(10, 16)
     torch.testing.assert_close(chosen, chunks.reshape(10, 16, 4)[torch.arange(10), q.argmax(dim=1)])
-    with pytest.raises(UserError, match="candidates_in_target = True is not allowed"):
-        FQLConfig(candidates_in_target=True)
 
 
 def test_eval_with_candidates_uses_the_runs_critic(minari_root, tmp_path, capsys):
@@ -668,3 +679,126 @@ def test_bf16_update_follows_the_fp32_one(algo):
     cosines = [F.cosine_similarity(a.flatten(), b.flatten(), dim=0).item() for a, b in pairs]
     assert min(cosines) >= 0.99, cosines
     assert max((a - b).abs().max().item() for a, b in pairs) > 0  # bf16 did round
+
+
+def test_best_of_n_ranks_by_the_critic_its_run_names():
+    """MeanFlow-QL's reference ranks its candidates by the target critic, Q-chunking by the online one:
+    with the two critics apart, each picks the candidate its own critic rates highest."""
+    obs = torch.randn(20, 3)
+    for algo, rank_critic in (("mfql", "target"), ("fql", "critic"), ("qc", "critic")):
+        flow = "meanflow" if algo == "mfql" else "reflow"
+        agent, cfg = _agent(flow, 1, 3, 2, algo, candidates=8)
+        assert cfg.rank_critic == rank_critic and agent.cfg.candidates_in_target == (algo != "fql")
+        with torch.no_grad():  # the target critic moved away from the online one
+            for p in agent.target_critic.parameters():
+                p.add_(torch.randn_like(p))
+        torch.manual_seed(0)
+        chosen = agent.best_of_candidates(obs)
+        torch.manual_seed(0)  # the same 8 candidates per observation
+        repeated = obs.repeat_interleave(8, dim=0)
+        chunks = agent.acting_chunk(repeated).clamp(-1, 1).detach()
+        x = torch.cat([repeated, chunks], dim=-1)
+        by = {
+            name: c(x).squeeze(-1).mean(dim=0).reshape(20, 8).argmax(dim=1)
+            for name, c in (("critic", agent.critic), ("target", agent.target_critic))
+        }
+        assert (by["critic"] != by["target"]).any()  # the two rankings differ: the test can tell them apart
+        expected = chunks.reshape(20, 8, 2)[torch.arange(20), by[rank_critic]]
+        torch.testing.assert_close(chosen, expected)
+
+
+def test_qc_trains_the_flow_by_its_bc_loss_and_the_critic_by_best_of_n_targets():
+    agent, _ = _agent("reflow", 2, 3, 2, "qc", candidates=4, flow_steps=3)
+    assert agent.flow_steps == 3 and not hasattr(agent, "actor")
+    assert [g["name"] for g in agent.parameter_groups()] == ["flow", "critic"]
+    batch = _batch(3, 2, 2)
+    _, info = agent.actor_loss(batch)
+    assert set(info) == {"train/bc_flow_loss", "train/flow_mse"}  # no Q term, no distillation
+    # the critic's target: reward + γ^h m Q̄(s', the best of N flow samples by the online critic)
+    torch.manual_seed(1)
+    critic_loss, _ = agent.critic_loss(batch)
+    torch.manual_seed(1)
+    next_obs = batch["next_obs"].flatten(1)
+    best = agent.best_of_candidates(next_obs)
+    next_q = agent.target_critic(torch.cat([next_obs, best], dim=-1)).squeeze(-1).mean(dim=0)
+    target = batch["reward"] + agent.gamma_h * batch["mask"] * next_q
+    q = agent.q_values(batch["obs"].flatten(1), batch["actions"])
+    w = batch["td_valid"].float()
+    torch.testing.assert_close(critic_loss, ((q - target).pow(2).mean(dim=0) * w).sum() / w.sum())
+    # one update moves the flow and the critic
+    before = [p.detach().clone() for p in agent.flow.parameters()]
+    update(agent, make_optimizer(agent), batch)
+    assert any(not torch.equal(a, b) for a, b in zip(before, agent.flow.parameters(), strict=True))
+
+
+def test_actor_warmup_cosine_schedule_at_known_updates():
+    """5 % linear warm-up from 0, cosine to 0.1x by the last offline update, held after; other groups
+    constant (the MeanFlowQL reference's actor schedule)."""
+    from myreinflow.algos.fql import actor_lr_scheduler
+
+    agent, cfg = _agent("meanflow", 1, 3, 2, "mfql")
+    optimizer = make_optimizer(agent)
+    scheduler = actor_lr_scheduler(cfg, optimizer, agent.acting_group, 1000)
+    lrs = {}
+    for i in range(1101):
+        lrs[i] = {g["name"]: g["lr"] for g in optimizer.param_groups}
+        optimizer.step()
+        scheduler.step()
+    expected = {0: 0.0, 25: 0.5, 50: 1.0, 525: 0.55, 1000: 0.1, 1100: 0.1}
+    for i, factor in expected.items():
+        assert lrs[i]["flow"] == pytest.approx(1e-4 * factor, abs=1e-12), i
+        assert lrs[i]["critic"] == 3e-4
+    constant = FQLConfig()
+    fql_agent, _ = _agent("reflow", 1, 3, 2)
+    fql_opt = make_optimizer(fql_agent)
+    actor_lr_scheduler(constant, fql_opt, fql_agent.acting_group, 1000)
+    assert [g["lr"] for g in fql_opt.param_groups] == [3e-4] * 3
+
+
+def test_gradient_clipping_bounds_each_group():
+    """Each group's gradient is scaled to global norm <= max_grad_norm, its direction kept; a group
+    already inside the bound is untouched."""
+    from myreinflow.algos.fql import clip_gradients, gradients
+
+    agent, cfg = _agent("meanflow", 1, 3, 2, "mfql", max_grad_norm=1e-3)
+    optimizer = make_optimizer(agent)
+    gradients(agent, _batch(3, 2, 1))
+    groups = optimizer.param_groups
+
+    def norms():
+        return [torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in g["params"]])) for g in groups]
+
+    before, directions = norms(), [torch.cat([p.grad.flatten() for p in g["params"]]) for g in groups]
+    assert all(n > 1e-3 for n in before)
+    clip_gradients(optimizer, cfg.max_grad_norm)
+    for n, d, g in zip(norms(), directions, groups, strict=True):
+        assert n == pytest.approx(1e-3, rel=1e-4)
+        after = torch.cat([p.grad.flatten() for p in g["params"]])
+        assert F.cosine_similarity(after, d, dim=0) > 0.9999
+    clip_gradients(optimizer, 10.0)  # inside the bound: unchanged
+    assert all(n == pytest.approx(1e-3, rel=1e-4) for n in norms())
+
+
+def test_qc_on_pusher_acts_with_the_best_of_its_candidates(minari_root, tmp_path):
+    out = tmp_path / "qc"
+    args = _fql_args(out, "--candidates", "4", "--flow_steps", "2")
+    args[0] = "qc"
+    assert main(args) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["stage"] == "qc" and list(ckpt["policies"]) == ["flow"]
+    train = pd.read_csv(out / "train.csv")
+    assert train["train/critic_loss"].notna().all() and "train/q_loss" not in train
+    csv = tmp_path / "eval.csv"
+    base = ["eval", "--checkpoint", str(out), "--episodes", "2", "--inference_steps", "2", "--quiet"]
+    assert main([*base, "--out", str(csv)]) == 0
+    frame = pd.read_csv(csv)
+    assert set(frame["candidates"]) == {4} and set(frame["run_candidates"]) == {4}
+    assert main([*base, "--candidates", "1", "--out", str(csv)]) == 0  # the flow alone
+    assert set(pd.read_csv(csv)["candidates"]) == {1}
+
+
+def _batch(obs_dim: int, act_dim: int, horizon: int, n: int = 32) -> dict:
+    """A batch of chunks from random episodes that end in terminations (some chunks cross an end)."""
+    episodes = _random_episodes(np.random.default_rng(0), 8, 6, obs_dim, act_dim)
+    data = ChunkedTransitions(episodes, horizon, 1, _normalizer(obs_dim, act_dim), discount=0.99)
+    return data.sample(n, torch.Generator().manual_seed(0))

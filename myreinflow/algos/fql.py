@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from pathlib import Path
 
 import torch
@@ -125,15 +126,22 @@ class FQLAgent(nn.Module):
         observations; differentiable."""
         return self.actor(obs, self.noise(obs) if noise is None else noise)
 
+    @property
+    def ranking_critic(self) -> nn.Module:
+        """The critic that ranks best-of-N candidates (`rank_critic`): the online one (Q-chunking) or the
+        target (MeanFlow-QL's reference)."""
+        return self.target_critic if self.cfg.rank_critic == "target" else self.critic
+
     @torch.no_grad()
     def best_of_candidates(self, obs: torch.Tensor) -> torch.Tensor:
-        """Clipped chunks (B, h·a): per observation the best of `candidates` acting chunks by the critic
-        (ensemble aggregated by `q_agg`), as Q-chunking's best-of-N ranks its samples."""
+        """Clipped chunks (B, h·a): per observation the best of `candidates` acting chunks by the ranking
+        critic (ensemble aggregated by `q_agg`), as Q-chunking's best-of-N ranks its samples."""
+        critic = self.ranking_critic
         return best_of(
             obs,
             self.cfg.candidates,
             lambda repeated: self.acting_chunk(repeated).clamp(-1, 1),
-            lambda repeated, chunks: self.aggregate(self.q_values(repeated, chunks)),
+            lambda repeated, chunks: self.aggregate(critic(torch.cat([repeated, chunks], -1)).squeeze(-1)),
         )
 
     def matmul_precision(self, device_type: str) -> torch.autocast:
@@ -211,12 +219,15 @@ class FQLAgent(nn.Module):
             list(self.target_critic.parameters()), list(self.critic.parameters()), self.cfg.tau
         )
 
+    # the parameter group of the network that acts: the one `actor_lr_schedule` schedules
+    acting_group = "actor"
+
     def parameter_groups(self) -> list[dict]:
-        """Adam's groups: flow, actor and critic, each with its learning rate."""
+        """Adam's groups, named: flow, actor and critic, each with its learning rate."""
         return [
-            {"params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
-            {"params": list(self.actor.parameters()), "lr": self.cfg.lr_actor},
-            {"params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
+            {"name": "flow", "params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
+            {"name": "actor", "params": list(self.actor.parameters()), "lr": self.cfg.lr_actor},
+            {"name": "critic", "params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
         ]
 
     def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:
@@ -234,18 +245,24 @@ class FQLAgent(nn.Module):
         return [("eval/", "onestep", 1), *flow]
 
 
+CRITIC_STAGES = ("fql", "mfql", "qc")  # the stages whose checkpoints hold a critic
+
+
 def load_critic(ckpt: dict, device) -> EnsembleMLP:
-    """The critic ensemble of an FQL-family checkpoint (stage fql or mfql), in eval mode, for acting with
-    the best of N candidates (`myreinflow eval --candidates N`)."""
-    if ckpt.get("stage") not in ("fql", "mfql") or "agent" not in ckpt:
+    """The critic ensemble that ranked the candidates of an FQL-family checkpoint (its `rank_critic`: the
+    online critic or the target), in eval mode, for acting with the best of N candidates (`myreinflow
+    eval --candidates N`)."""
+    if ckpt.get("stage") not in CRITIC_STAGES or "agent" not in ckpt:
         raise UserError(
-            f"--candidates needs a checkpoint with a critic (fql, mfql); this one is {ckpt.get('stage')!r}"
+            f"--candidates needs a checkpoint with a critic ({', '.join(CRITIC_STAGES)}); "
+            f"this one is {ckpt.get('stage')!r}"
         )
     cfg, spec = ckpt["config"], next(iter(ckpt["policies"].values()))["spec"]
     in_dim = spec["obs_dim"] * spec["cond_steps"] + spec["horizon_steps"] * spec["act_dim"]
     critic = EnsembleMLP(in_dim, 1, tuple(cfg["hidden"]), cfg["num_critics"], cfg["activation"]).to(device)
+    prefix = "target_critic." if cfg.get("rank_critic") == "target" else "critic."
     critic.load_state_dict(
-        {k.removeprefix("critic."): v for k, v in ckpt["agent"].items() if k.startswith("critic.")}
+        {k.removeprefix(prefix): v for k, v in ckpt["agent"].items() if k.startswith(prefix)}
     )
     return critic.eval().requires_grad_(False)
 
@@ -253,6 +270,39 @@ def load_critic(ckpt: dict, device) -> EnsembleMLP:
 def make_optimizer(agent: FQLAgent) -> torch.optim.Optimizer:
     # one fused kernel for all parameters (CPU and CUDA)
     return torch.optim.Adam(agent.parameter_groups(), fused=True)
+
+
+def actor_lr_scheduler(cfg: FQLConfig, optimizer, acting_group: str, offline_updates: int):
+    """Per-update learning-rate factors of the optimizer's groups: 1 for every group but the acting
+    network's, which under `warmup_cosine` rises linearly from 0 over the first `actor_lr_warmup` of the
+    `offline_updates`, falls along a cosine to `actor_lr_final` by their end and stays there online (the
+    MeanFlowQL reference's schedule). Step it after each update; its state goes into the checkpoint."""
+    warmup = int(cfg.actor_lr_warmup * offline_updates)
+    decay = max(offline_updates - warmup, 1)
+
+    def warmup_cosine(i: int) -> float:
+        if i < warmup:
+            return i / warmup
+        cosine = 0.5 * (1 + math.cos(math.pi * min(i - warmup, decay) / decay))
+        return cfg.actor_lr_final + (1 - cfg.actor_lr_final) * cosine
+
+    def factor(group: dict):
+        scheduled = cfg.actor_lr_schedule == "warmup_cosine" and group["name"] == acting_group
+        return warmup_cosine if scheduled else constant
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(g) for g in optimizer.param_groups])
+
+
+def constant(i: int) -> float:
+    return 1.0
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
+    """Each parameter group's gradient scaled to global norm ≤ `max_norm`, group by group (the MeanFlowQL
+    reference clips its actor's and its critic's separately); 0 = off."""
+    if max_norm > 0:
+        for group in optimizer.param_groups:
+            torch.nn.utils.clip_grad_norm_(group["params"], max_norm, foreach=True)
 
 
 def gradients(agent: FQLAgent, batch: dict) -> dict:
@@ -265,9 +315,11 @@ def gradients(agent: FQLAgent, batch: dict) -> dict:
 
 
 def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict, gradients=gradients) -> dict:
-    """One update: critic and actor in one optimizer step, then the target; returns detached metrics."""
+    """One update: critic and actor in one optimizer step (each group's gradient clipped to
+    `max_grad_norm` first), then the target; returns detached metrics."""
     optimizer.zero_grad(set_to_none=True)
     info = gradients(agent, batch)
+    clip_gradients(optimizer, agent.cfg.max_grad_norm)
     optimizer.step()
     agent.update_target()
     return info
@@ -282,10 +334,13 @@ def update_step(cfg: FQLConfig, device: torch.device):
     program is in the JAX reference; Adam's fused step and the target's Polyak average run after it. One
     program instead of a forward graph, the autograd engine and a backward graph: 1.06× the updates/s
     (3×256, chunk 1, one or two cores; docs/benchmarks.md). CUDA keeps the path measured on a GPU; the
-    traced backward has not run on one.
+    traced backward has not run on one. A learning-rate schedule changes Adam's rate at every update,
+    which a CUDA graph would hold fixed: then CUDA compiles the losses and their backward only.
     """
     if cfg.compile == "off" or (cfg.compile == "auto" and device.type != "cuda"):
         return update
+    if device.type == "cuda" and cfg.actor_lr_schedule != "constant":
+        return functools.partial(update, gradients=torch.compile(gradients))
     if device.type == "cuda":
         compiled = torch.compile(update, mode="reduce-overhead")
 
@@ -334,15 +389,18 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
     )
     agent = agent_class(cfg, flow_spec, flow, device).train()
     optimizer = make_optimizer(agent)
+    updates_per_epoch = max(1, len(data) // cfg.batch_size)
+    scheduler = actor_lr_scheduler(cfg, optimizer, agent.acting_group, cfg.epochs * updates_per_epoch)
     online = OnlineEpisodes(data)
     run = TrainingRun(
         stage,
         cfg,
         cfg.output_dir(flow_spec["kind"]),
-        RESUMABLE_KEYS,
+        # a schedule spans the offline updates: a run with more epochs is another run
+        RESUMABLE_KEYS - ({"epochs"} if cfg.actor_lr_schedule != "constant" else set()),
         device,
         torch.Generator(device=device).manual_seed(cfg.seed),
-        state={"agent": agent, "optimizer": optimizer, "online_episodes": online},
+        state={"agent": agent, "optimizer": optimizer, "scheduler": scheduler, "online_episodes": online},
         policies=agent.policies(normalizer, device),
         run_name=f"{stage}-{flow_spec['kind']}-{cfg.dataset}-s{cfg.seed}",
         progress=progress,
@@ -361,8 +419,7 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
     run.start()
     info = dataset_info(dataset, task, cfg.reward)
     bar = run.bar(cfg.epochs, run.epoch, f"{stage} {flow_spec['kind']}")
-    updates_per_epoch = max(1, len(data) // cfg.batch_size)
-    step = update_step(cfg, device)
+    step = scheduled(update_step(cfg, device), scheduler)
     while run.epoch < cfg.epochs:
         mean = MetricMean()
         for _ in range(updates_per_epoch):
@@ -380,10 +437,22 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
     return run.ckpt_path
 
 
+def scheduled(step, scheduler):
+    """`step` (an update), then one step of the learning-rate schedule; its metrics."""
+
+    def step_and_schedule(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
+        info = step(agent, optimizer, batch)
+        scheduler.step()
+        return info
+
+    return step_and_schedule
+
+
 def acting(run: TrainingRun, agent: FQLAgent, name: str) -> ChunkPolicy:
-    """Policy `name` of the run as it acts: with the best of `candidates` chunks by the critic if set."""
+    """Policy `name` of the run as it acts: with the best of `candidates` chunks by the ranking critic if
+    set."""
     policy = run.policies[name]
-    return policy.best_of(agent.critic, agent.cfg.candidates) if agent.cfg.candidates > 1 else policy
+    return policy.best_of(agent.ranking_critic, agent.cfg.candidates) if agent.cfg.candidates > 1 else policy
 
 
 def log(run: TrainingRun, agent: FQLAgent, info: dict, metrics: dict, evaluate_now: bool) -> None:

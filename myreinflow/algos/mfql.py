@@ -6,7 +6,8 @@ policy: a MeanFlow flow (from a BC checkpoint with `init`, or fresh), the critic
 The acting policy is the flow's one-step sample π₁(s, ε) = ε − u(ε, 0, 1 | s) (for the default data
 prediction, the network's output at t = 1, r = 0). One update on a batch of chunks:
 
-    critic  FQL's: mean_e (Q_e(s, a) − [R + γ^h · m · agg_e Q̄_e(s', clip π₁(s', ε'))])²
+    critic  FQL's: mean_e (Q_e(s, a) − [R + γ^h · m · agg_e Q̄_e(s', a')])²,  a' the best of N
+            candidates clip π₁(s', ε'_i) by mean_e Q̄_e (N = 1: the one sample)
     actor   α · L_MeanFlow(a | s) − λ mean_e Q_e(s, clip π₁(s, ε)) + w · mean(relu(|π₁(s, ε)| − 1))
 
 with the critic frozen in the Q term (λ = sg(1/mean|Q|) under `normalize_q_loss`, else 1), the Q
@@ -18,15 +19,22 @@ finished. Critic and actor losses are summed and taken in one Adam step with the
 critic's learning rates, then the target critic moves by Polyak averaging: the critic, TD target, update
 and run skeleton are FQL's.
 
+As in the reference, by default (each an option; `--candidates 1 --lr_flow 3e-4 --actor_lr_schedule
+constant --max_grad_norm 0 --rank_critic critic` is this module's earlier behaviour):
+- acting and the TD target take the best of 5 one-step candidates ranked by the *target* critic (mean
+  over the ensemble); the reference's halving of N for the target is lost under its jit (N stays 5);
+- the flow (the actor) learns at 1e-4 warmed up linearly over 5 % of the offline updates, then
+  cosine-decayed to 0.1× by their end (held online), the critic at a constant 3e-4;
+- the actor's and the critic's gradients are each clipped to global norm 1.
+
 Where this differs from the reference, deliberately:
-- α weighs the MeanFlow loss and is constant. The reference also defaults to a schedule of α (dynamic,
-  or cosine from α to α/10), a consistency loss (weight 0 by default there) and a warmup-cosine
-  learning rate with gradient clipping on the actor; none is used here (not measured to help on this
-  project's tasks; each would be an option if it were).
+- α weighs the MeanFlow loss and is constant, chosen by the project's training-side rule (the smallest α
+  whose `train/policy_mse` stays at FQL's level; docs/reflow_vs_meanflow_rl.md). The reference's default
+  "dynamic α" (every 2,000 updates after 10 % of them, α × 1.2 when the MeanFlow loss exceeds 5× its
+  recent mean, × 0.8 below a fifth) and its consistency loss (weight 0 there) are not implemented.
 - The flow is the project's MLP `FlowNet` over (z, r, t), trained by the project's MeanFlow loss on
   (t, r) pairs (the reference: a small DiT over (z, t) with r = 0, discrete t).
-- The reference acts with the best of 5 one-step candidates ranked by the target critic, and
-  early-stops on evaluation success; here one sample acts, and nothing is selected on evaluation.
+- The reference early-stops on evaluation success; here nothing is selected on evaluation.
 """
 
 from __future__ import annotations
@@ -64,10 +72,12 @@ class MeanFlowQLAgent(fql.FQLAgent):
         info["train/policy_mse"] = self.policy_mse(actions, batch)
         return loss, info
 
+    acting_group = "flow"
+
     def parameter_groups(self) -> list[dict]:
         return [
-            {"params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
-            {"params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
+            {"name": "flow", "params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
+            {"name": "critic", "params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
         ]
 
     def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:

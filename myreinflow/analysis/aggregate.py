@@ -21,7 +21,7 @@ from myreinflow.errors import UserError
 EVAL_METRICS = ("normalized_score", "return", "final_distance", "success", "length", "latency_ms")
 # task, reward (OGBench) and horizon_steps describe a dataset entry's runs; older eval CSVs lack them
 GROUP_KEYS = (
-    *("stage", "dataset", "env_id", "task", "reward", "horizon_steps", "candidates"),
+    *("stage", "dataset", "env_id", "task", "reward", "horizon_steps", "candidates", "run_candidates"),
     *("flow", "policy", "inference_steps"),
 )
 CI_LEVEL = 0.95
@@ -144,13 +144,27 @@ def _score(table, stage, dataset, flow, policy, steps=None, metric="normalized_s
 
 
 # the critic-based methods of the ReFlow-vs-MeanFlow comparison in RL: (stage, flow) → (the policy that
-# acts, its legend name); FQL from the ReFlow is the reference each MeanFlow-based method is measured by
+# acts, its legend name, the flow steps K it acts with: QC's defaults); FQL from the ReFlow is the
+# reference each other method is measured by
 CRITIC_METHODS = {
-    ("fql", "reflow"): ("onestep", "FQL from ReFlow"),
-    ("fql", "meanflow"): ("onestep", "FQL from MeanFlow"),
-    ("mfql", "meanflow"): ("flow", "MeanFlow-QL"),
+    ("fql", "reflow"): ("onestep", "FQL from ReFlow", 1),
+    ("fql", "meanflow"): ("onestep", "FQL from MeanFlow", 1),
+    ("mfql", "meanflow"): ("flow", "MeanFlow-QL", 1),
+    ("qc", "reflow"): ("flow", "QC over ReFlow", 10),
+    ("qc", "meanflow"): ("flow", "QC over MeanFlow", 1),
 }
 RL_REFERENCE = ("fql", "reflow")
+QC_REFERENCE = ("qc", "reflow")  # the strongest multi-step method: each MeanFlow-based one against it too
+
+
+def as_trained(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of policies evaluated as their runs acted in training: with the run's own best-of-N
+    (`run_candidates`; 1 where a table predates it). Other `eval --candidates` rows answer other
+    questions."""
+    if "candidates" not in table:
+        return table
+    own = table["run_candidates"].fillna(1) if "run_candidates" in table else 1
+    return table[table["candidates"].fillna(1) == own]
 
 
 def training_speed(train: pd.DataFrame) -> pd.DataFrame:
@@ -176,62 +190,79 @@ def training_speed(train: pd.DataFrame) -> pd.DataFrame:
 
 
 def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
-    """ReFlow vs MeanFlow in RL, per dataset with FQL from the ReFlow and a MeanFlow-based method: each
-    MeanFlow method's acting policy (1 step) minus FQL-ReFlow's in the headline metric (holds when its
-    mean reaches FQL-ReFlow's 95 % interval) and their updates/s ratio (from the same run's train CSVs).
-    Acting latency has no row: every acting policy here is one network evaluation, and the sub-millisecond
-    timings of one rollout are noise at that scale (two one-step networks of the same size: 0.60 and
-    0.89 ms in one default run); the RL figure plots them."""
+    """ReFlow vs MeanFlow in RL, per dataset, against two references where they ran: FQL from the ReFlow
+    (every other critic-based method) and QC over the ReFlow (the strongest multi-step method, against
+    each MeanFlow-based one). Per pair: the method's acting policy (as it acts: its steps K and its
+    best-of-N) minus the reference's in the headline metric (holds when its mean reaches the reference's
+    95 % interval), the updates/s ratio (from the same run's train CSVs; holds at ≥ 1.5) and, against QC
+    over the ReFlow (N·K network evaluations per chunk), the acting-latency ratio (holds at ≥ 5). The
+    one-evaluation methods get no latency row against FQL: their sub-millisecond timings of one rollout
+    are noise at that scale (two one-step networks of the same size: 0.60 and 0.89 ms in one default
+    run)."""
     rows = []
     speed = training_speed(train) if train is not None and len(train) else None
+    references = {RL_REFERENCE: [m for m in CRITIC_METHODS if m != RL_REFERENCE]}
+    references[QC_REFERENCE] = [m for m in CRITIC_METHODS if m[1] == "meanflow"]
     for dataset in sorted(table["dataset"].unique()):
         metric = headline_metric(table[table["dataset"] == dataset])
 
-        def at_one_step(stage, flow, what=metric, dataset=dataset):
-            hit = _score(table, stage, dataset, flow, CRITIC_METHODS[(stage, flow)][0], 1, what)
+        def acting(method, what=metric, dataset=dataset):
+            policy, _, steps = CRITIC_METHODS[method]
+            hit = _score(table, method[0], dataset, method[1], policy, steps, what)
             return hit.iloc[0] if len(hit) else None
 
-        ref = at_one_step(*RL_REFERENCE)
-        if ref is None:
-            continue
-        for method, (_, name) in CRITIC_METHODS.items():
-            ours = at_one_step(*method)
-            if method == RL_REFERENCE or ours is None:
-                continue
-            base = {"dataset": dataset, "stage": method[0]}
-            rows.append(
-                base
-                | {
-                    "metric": metric,
-                    "question": f"{name} minus FQL from ReFlow (acting policies, 1 step)",
-                    **_side("a", table, ours),
-                    **_side("b", table, ref),
-                    "difference": float(ours["mean"] - ref["mean"]),
-                    "holds": bool(ours["mean"] >= ref["ci_low"]) if pd.notna(ref["ci_low"]) else None,
-                    "criterion": "a's mean >= b's 95 % CI low",
-                }
-            )
-            if speed is not None:
-                rates = {
-                    m: speed[
-                        (speed["stage"] == m[0]) & (speed["dataset"] == dataset) & (speed["flow"] == m[1])
-                    ]
-                    for m in (method, RL_REFERENCE)
-                }
-                if all(len(r) for r in rates.values()):
-                    a, b = (float(rates[m]["updates_per_s"].mean()) for m in (method, RL_REFERENCE))
+        def rate(method, dataset=dataset):
+            if speed is None:
+                return None
+            runs = speed[
+                (speed["stage"] == method[0]) & (speed["dataset"] == dataset) & (speed["flow"] == method[1])
+            ]
+            return float(runs["updates_per_s"].mean()) if len(runs) else None
+
+        for reference, methods in references.items():
+            ref, ref_name = acting(reference), CRITIC_METHODS[reference][1]
+            for method in methods if ref is not None else ():
+                ours, name = acting(method), CRITIC_METHODS[method][1]
+                if ours is None:
+                    continue
+                base = {"dataset": dataset, "stage": method[0]}
+                rows.append(
+                    base
+                    | {
+                        "metric": metric,
+                        "question": f"{name} minus {ref_name} (acting policies, as they act)",
+                        **_side("a", table, ours),
+                        **_side("b", table, ref),
+                        "difference": float(ours["mean"] - ref["mean"]),
+                        "holds": bool(ours["mean"] >= ref["ci_low"]) if pd.notna(ref["ci_low"]) else None,
+                        "criterion": "a's mean >= b's 95 % CI low",
+                    }
+                )
+                # (metric, question, a, its value, b, its value, the bound a / b must reach)
+                ratios = [
+                    ("updates_per_s", f"{name} updates/s divided by {ref_name}'s (same run)")
+                    + (name, rate(method), ref_name, rate(reference), 1.5)
+                ]
+                if reference == QC_REFERENCE:
+                    latency = [acting(m, "latency_ms") for m in (reference, method)]
+                    ms = [None if x is None else float(x["mean"]) for x in latency]
+                    question = f"{ref_name}'s acting latency divided by {name}'s (ms per chunk)"
+                    ratios.append(("latency_ms", question, ref_name, ms[0], name, ms[1], 5))
+                for what, question, a_name, a, b_name, b, bound in ratios:
+                    if a is None or b is None or b <= 0:
+                        continue
                     rows.append(
                         base
                         | {
-                            "metric": "updates_per_s",
-                            "question": f"{name} updates/s divided by FQL from ReFlow's (same run)",
-                            "a": name,
+                            "metric": what,
+                            "question": question,
+                            "a": a_name,
                             "a_mean": a,
-                            "b": "FQL from ReFlow",
+                            "b": b_name,
                             "b_mean": b,
                             "difference": a / b,
-                            "holds": bool(a / b >= 1.5),
-                            "criterion": "ratio >= 1.5",
+                            "holds": bool(a / b >= bound),
+                            "criterion": f"ratio >= {bound}",
                         }
                     )
     return rows
@@ -301,8 +332,7 @@ def headline(table: pd.DataFrame, tolerance: float = 0.05, train: pd.DataFrame |
     Each dataset's `headline_metric` (normalized score, or success rate on OGBench tasks), with the
     final distance (when the env has it) at the same steps.
     """
-    if "candidates" in table:  # best-of-N evaluations (`eval --candidates`) answer other questions
-        table = table[table["candidates"].fillna(1) == 1]
+    table = as_trained(table)
     best = best_steps(table)
     rows = []
 

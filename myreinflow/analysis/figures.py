@@ -22,6 +22,7 @@ from myreinflow.analysis.aggregate import (  # noqa: E402
     CRITIC_METHODS,
     FLOW_LABELS,
     ONLINE_STAGES,
+    as_trained,
     best_steps,
     training_speed,
 )
@@ -30,7 +31,7 @@ from myreinflow.utils import atomic_path  # noqa: E402
 
 _CB = sns.color_palette("colorblind")
 FLOW_COLORS = {"reflow": _CB[0], "meanflow": _CB[1], "rectified": _CB[2], "mlp": _CB[7]}
-STAGE_LABELS = {"bc": "BC", "fql": "FQL", "mfql": "MeanFlow-QL"}
+STAGE_LABELS = {"bc": "BC", "fql": "FQL", "mfql": "MeanFlow-QL", "qc": "QC"}
 METRIC_LABELS = {
     "normalized_score": "normalized score",
     "final_distance": "final object–goal distance (m)\nlower is better",
@@ -501,7 +502,7 @@ def _rl_curves(train: pd.DataFrame, speed: pd.DataFrame) -> pd.DataFrame:
     values) and `value` (success, or the normalized score where there is none)."""
     runs = train.merge(speed, on=["stage", "dataset", "flow"])
     frames = []
-    for (stage, flow), (_, name) in CRITIC_METHODS.items():
+    for (stage, flow), (_, name, _) in CRITIC_METHODS.items():
         rows = runs[(runs["stage"] == stage) & (runs["flow"] == flow)]
         success = rows["eval/success"] if "eval/success" in rows else pd.Series(np.nan, index=rows.index)
         score = rows.get("eval/normalized_score", pd.Series(np.nan, index=rows.index))
@@ -531,11 +532,13 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
     counts = curves.groupby("dataset")["method"].nunique() if len(curves) else pd.Series(dtype=int)
     datasets = sorted(counts[counts > 1].index)
     if not datasets:
-        raise UserError("train table has no dataset with two critic-based methods (fql and mfql runs)")
+        raise UserError("train table has no dataset with two critic-based methods (fql, mfql and qc runs)")
     _theme()
-    names = [name for _, name in CRITIC_METHODS.values()]
-    palette = dict(zip(names, [color("reflow"), color("meanflow"), _CB[2]], strict=True))
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(13, 3.6 * len(datasets)), squeeze=False)
+    names = [name for _, name, _ in CRITIC_METHODS.values()]
+    # FQL in the flows' colours, MeanFlow-QL and the QCs in others
+    palette = dict(zip(names, [color("reflow"), color("meanflow"), _CB[2], _CB[3], _CB[4]], strict=True))
+    table = as_trained(table)
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 3.8 * len(datasets)), squeeze=False)
     for row, dataset in zip(axes, datasets, strict=True):
         data = curves[curves["dataset"] == dataset]
         present = _present(names, data["method"])
@@ -549,18 +552,17 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             during = "during training" + (f" ({seeds} seeds, 95 % CI)" if seeds > 1 else " (one seed)")
             ax.set(xlabel=xlabel, ylabel=METRIC_LABELS.get(metric, metric), title=f"{dataset} · {during}")
         final = []
-        for (stage, flow), (policy, name) in CRITIC_METHODS.items():
+        for (stage, flow), (policy, name, steps) in CRITIC_METHODS.items():
             hit = table[
                 (table["dataset"] == dataset)
                 & (table["stage"] == stage)
                 & (table["flow"] == flow)
                 & (table["policy"] == policy)
-                & (table["inference_steps"] == 1)
+                & (table["inference_steps"] == steps)
                 & (table["metric"] == metric)
-                & (table.get("candidates", 1) == 1)
             ]
             if len(hit) and (stage, dataset, flow) in rate:
-                wrapped = name.replace(" from ", " from\n")  # three bars' labels side by side
+                wrapped = name.replace(" from ", " from\n").replace(" over ", " over\n")  # bars side by side
                 label = f"{wrapped}\n{rate[(stage, dataset, flow)]:.1f} updates/s"
                 final.append(hit.iloc[0].to_dict() | {"method": name, "label": label})
         ax = row[2]
@@ -586,11 +588,11 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             for ax in row:
                 ax.set_ylim(-0.05, 1.05)
         if row[0].get_legend() is not None:
-            sns.move_legend(row[0], "upper left", title="method (acting policy: one step)")
+            sns.move_legend(row[0], "upper left", title="method (acting policy)")
     fig.tight_layout()
     present = _present(names, curves[curves["dataset"].isin(datasets)]["method"])
     title = f"ReFlow vs MeanFlow in RL: {', '.join(present)}\n"
-    _save(fig, out, title + "success of each acting policy, one network evaluation per action chunk")
+    _save(fig, out, title + "success of each acting policy as it acts (its flow steps and best-of-N)")
 
 
 # what an online curve shows, by preference: Pusher is judged by final distance, OGBench by success

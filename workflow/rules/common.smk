@@ -38,6 +38,7 @@ for name, stages in STAGES.items():
             f"config key 'datasets': {name!r} has stage fql_online but not fql, the offline run it continues"
         )
 SEEDS = config["seeds"]
+CRITIC_STAGES = ("fql", "mfql", "qc")  # the offline critic-based stages (rule fql's {algo})
 DISTRIBUTIONS = config["toy2d"]["distributions"]
 
 # Every job, local or on a cluster node (which reads this file again), sees the same environment:
@@ -130,11 +131,11 @@ def run_settings(wandb=True):
 
 def options(stage, dataset, flow):
     """Hyperparameters of one training job: `<stage>.common` < `<stage>.<flow>` < the dataset entry's
-    `horizon_steps` (BC, FQL and MFQL of an entry share their chunk length; the online stages take theirs
+    `horizon_steps` (BC, FQL, MFQL and QC of an entry share their chunk length; the online stages take theirs
     from the run they continue) < the entry's `<stage>`.
     """
     d = DATASETS[dataset]
-    chunked = "horizon_steps" in d and stage in ("bc", "fql", "mfql")
+    chunked = "horizon_steps" in d and stage in ("bc", *CRITIC_STAGES)
     chunk = {"horizon_steps": d["horizon_steps"]} if chunked else {}
     return {
         **config[stage]["common"],
@@ -171,11 +172,12 @@ def flows(stage, dataset):
 
 
 def critic_methods(dataset):
-    """(stage, flow) of every offline critic-based run (FQL from each flow, MFQL) on the entry `dataset`."""
+    """(stage, flow) of every offline critic-based run (FQL and QC from each flow, MFQL) on the entry
+    `dataset`."""
     return [
         (stage, flow)
         for stage in STAGES[dataset]
-        if stage in ("fql", "mfql")
+        if stage in CRITIC_STAGES
         for flow in flows(stage, dataset)
     ]
 

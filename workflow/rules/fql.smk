@@ -1,6 +1,7 @@
 rule fql:
     """Critic-based fine-tuning of a BC flow offline, by the {algo} of the FQL family: fql (a one-step
-    policy distilled from the flow, beside it) or mfql (MeanFlow-QL: the MeanFlow's one step is the actor).
+    policy distilled from the flow, beside it), mfql (MeanFlow-QL: the MeanFlow's one step is the actor)
+    or qc (Q-chunking's best-of-N: the flow acts, the critic picks the best of its N samples).
     """
     input:
         dataset=lambda w: minari_dir(w.dataset),
@@ -15,7 +16,7 @@ rule fql:
     benchmark:
         "logs/benchmarks/{algo}/{dataset}/{flow}/seed{seed}.tsv"
     wildcard_constraints:
-        algo="fql|mfql",
+        algo="fql|mfql|qc",
         flow="reflow|meanflow",
     # the longest jobs, on the critical path: before BC, 2D and evaluation jobs that are ready too
     priority: 2

@@ -9,6 +9,7 @@ STAGE_WORDS = {
     "bc": "behaviour cloning",
     "fql": "FQL (a one-step policy distilled from the flow, against the critic)",
     "mfql": "MeanFlow-QL (the MeanFlow's one step is the actor)",
+    "qc": "QC (Q-chunking's best-of-N: the flow acts, the critic picks the best of its samples)",
     "fql_online": "FQL online (the offline FQL run continued in the env)",
     "reinflow": "ReinFlow (PPO through the noise-injected sampler of the policy before it)",
 }
