@@ -306,6 +306,42 @@ def test_headline_compares_meanflow_methods_with_fql_from_reflow(mfql_success, h
     ].empty  # the reference is no row of its own
 
 
+def _qc_evals() -> pd.DataFrame:
+    """Final evaluations as the pipeline writes them (each run as it acted: `run_candidates`): FQL from
+    the ReFlow at 1 step; QC over the ReFlow with 8 candidates at 10 steps (latency 8 ms) and the flow
+    alone beside it (an `eval --candidates 1` row); QC over the MeanFlow at 1 step (1 ms)."""
+    rows = []
+    runs = {
+        ("fql", "reflow", "onestep", 1, 1, 1): (0.3, 0.5),
+        ("qc", "reflow", "flow", 10, 8, 8): (0.6, 8.0),
+        ("qc", "reflow", "flow", 10, 1, 8): (0.05, 1.0),  # not as it acts: no headline row reads it
+        ("qc", "meanflow", "flow", 1, 8, 8): (0.5, 1.0),
+    }
+    for (stage, flow, policy, k, n, own), (p, latency) in runs.items():
+        for e in range(40):
+            rows.append(
+                dict(stage=stage, dataset="cube", env_id="cube-v0", flow=flow, policy=policy, seed=0,
+                     inference_steps=k, candidates=n, run_candidates=own, episode=e,
+                     success=float(e < p * 40), latency_ms=latency)
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_headline_compares_meanflow_methods_with_qc_over_reflow_too():
+    rates = {("fql", "reflow"): 20.0, ("qc", "reflow"): 5.0, ("qc", "meanflow"): 15.0}
+    rows = headline(ci_table(_qc_evals()), train=_rl_train(rates)).set_index("question")
+    qc_reflow = rows.loc["QC over ReFlow minus FQL from ReFlow (acting policies, as they act)"]
+    assert qc_reflow["difference"] == pytest.approx(0.3)  # at its 10 steps, its 8 candidates
+    assert qc_reflow["a"] == "qc reflow flow K=10"
+    against_qc = rows.loc["QC over MeanFlow minus QC over ReFlow (acting policies, as they act)"]
+    assert against_qc["difference"] == pytest.approx(-0.1)
+    speed = rows.loc["QC over MeanFlow updates/s divided by QC over ReFlow's (same run)"]
+    assert speed["difference"] == pytest.approx(3.0) and speed["holds"]
+    latency = rows.loc["QC over ReFlow's acting latency divided by QC over MeanFlow's (ms per chunk)"]
+    assert latency["difference"] == pytest.approx(8.0) and latency["holds"]  # >= 5x lower
+    assert latency["metric"] == "latency_ms"
+
+
 def test_rl_figure_has_a_panel_per_quantity_and_refuses_a_single_method(tmp_path):
     import matplotlib.image as mpimg
 
@@ -419,3 +455,38 @@ def test_online_curves_start_at_the_offline_policy_and_share_their_time_axis(tmp
     assert mpimg.imread(tmp_path / "online.png").shape[1] > 1000
     with pytest.raises(UserError, match="no evaluations of online runs"):
         plot_online(_online_train().assign(stage="fql"), tmp_path / "none.png")
+
+
+def test_run_numbers_are_the_mean_of_the_last_three_evaluations_with_seed_and_episode_intervals():
+    from scipy import stats
+
+    from myreinflow.analysis.aggregate import run_numbers
+
+    rows = []
+    for seed, successes in enumerate([(0.0, 0.2, 0.4, 0.6), (0.0, 0.4, 0.4, 0.4), (0.2, 0.0, 0.2, 0.2)]):
+        for i, value in enumerate(successes):
+            rows.append(dict(stage="qc", dataset="cube", flow="reflow", seed=seed, step=100 * (i + 1)))
+            rows.append(rows[-1] | {"step": 100 * (i + 1), "eval/success": value})
+    rows.append(dict(stage="bc", dataset="cube", flow="reflow", seed=0, step=100, **{"eval/success": 1.0}))
+    episodes = {("qc", "cube", "reflow", s): 50 for s in range(3)}
+    table = run_numbers(pd.DataFrame(rows), episodes)
+    runs = table[table["level"] == "run"].set_index("seed")
+    assert list(runs.index) == [0, 1, 2] and set(table["stage"]) == {"qc"}  # BC has no critic
+    assert runs.loc[0, "mean"] == pytest.approx(0.4) and runs.loc[0, "last_steps"] == "200/300/400"
+    assert runs.loc[0, "episodes"] == 150
+    method = table[table["level"] == "method"].iloc[0]
+    values = np.array([0.4, 0.4, 0.4 / 3])
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    assert method["mean"] == pytest.approx(values.mean())
+    assert (method["t_low"], method["t_high"]) == (
+        pytest.approx(values.mean() - half),
+        pytest.approx(values.mean() + half),
+    )
+    # Wilson's interval of 140 successes in 450 episodes, by its formula
+    p, n, z = 140 / 450, 450, stats.norm.ppf(0.975)
+    centre, spread = (
+        (p + z**2 / (2 * n)) / (1 + z**2 / n),
+        z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n),
+    )
+    assert method["episodes"] == 450 and method["wilson_low"] == pytest.approx(centre - spread)
+    assert method["wilson_high"] == pytest.approx(centre + spread)

@@ -203,7 +203,9 @@ def test_eval_cli_sweeps_steps_deterministically(minari_root, tmp_path):
     run_dir = ["--checkpoint", str(path.parent)]  # a run directory stands for its model.pt
     assert main([*args, *run_dir, "--out", str(tmp_path / "b.csv")]) == 0
     a, b = pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv")
-    assert set(EVAL_COLUMNS + ["eval_seed", "act_steps", "horizon_steps", "candidates"]) == set(a.columns)
+    assert set(
+        EVAL_COLUMNS + ["eval_seed", "act_steps", "horizon_steps", "candidates", "run_candidates"]
+    ) == set(a.columns)
     assert list(a.columns[:6]) == EVAL_COLUMNS[:6] and (a["act_steps"] == 4).all()
     assert (a["horizon_steps"] == 4).all()
     assert len(a) == 6 and a["episode"].tolist() == [0, 1, 2, 0, 1, 2]

@@ -41,9 +41,13 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert len(flows) == 2 * len(steps) * episodes
     assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
     assert set(evals["dataset"]) == {"tiny"}
-    assert set(evals["stage"]) == {"bc", "fql", "mfql", "fql_online", "reinflow"}
+    assert set(evals["stage"]) == {"bc", "fql", "mfql", "qc", "fql_online", "reinflow"}
     mfql = evals[evals["stage"] == "mfql"]  # MeanFlow-QL: the MeanFlow is its only policy
     assert set(mfql["flow"]) == {"meanflow"} and set(mfql["policy"]) == {"flow"}
+    assert set(mfql["candidates"]) == {5}  # evaluated as it acts: the best of its reference's 5
+    qc = evals[evals["stage"] == "qc"]  # QC: each BC flow, acting with the best of its 4 samples
+    assert set(qc["flow"]) == {"reflow", "meanflow"} and set(qc["policy"]) == {"flow"}
+    assert set(qc["candidates"]) == {4} and set(qc["run_candidates"]) == {4}
     fql = evals[evals["stage"] == "fql"]
     assert set(fql["policy"]) == {"onestep", "flow"} and set(fql["flow"]) == {"reflow", "meanflow"}
     assert set(fql.loc[fql["policy"] == "onestep", "inference_steps"]) == {1}  # one step, nothing to sweep
@@ -60,6 +64,7 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     rl = headline[headline["question"].str.startswith("MeanFlow-QL minus FQL from ReFlow")]
     assert len(rl) == 1 and rl["metric"].iloc[0] == "normalized_score"
     assert set(headline.loc[headline["stage"] == "mfql", "metric"]) == {"normalized_score", "updates_per_s"}
+    assert headline["question"].str.startswith("QC over MeanFlow minus FQL from ReFlow").any()
     # online: FQL online continues each FQL run (its rows: the offline ones, then the online ones);
     # ReinFlow fine-tunes each FQL run's one-step policy, labelled with the flow it was distilled from
     for stage in ("fql_online", "reinflow"):
@@ -80,6 +85,12 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert set(train.loc[train["stage"] == "bc", "flow"]) == {"reflow", "meanflow", "mlp"}
     assert set(train.loc[train["stage"] == "fql", "flow"]) == {"reflow", "meanflow"}
     assert set(train.loc[train["stage"] == "mfql", "flow"]) == {"meanflow"}
+    runs = pd.read_csv(summary / "runs.csv")  # each critic-based run's number, and each method's
+    methods = runs[runs["level"] == "method"]
+    assert sorted(zip(methods["stage"], methods["flow"], strict=True)) == [
+        ("fql", "meanflow"), ("fql", "reflow"), ("mfql", "meanflow"), ("qc", "meanflow"), ("qc", "reflow")
+    ]  # fmt: skip
+    assert (runs.loc[runs["level"] == "run", "evaluations"] == 1).all()  # one evaluation: at the end
     toy = pd.read_csv(summary / "toy2d.csv")
     assert set(toy["flow"]) == {"reflow", "meanflow", "rectified", "noise", "data"}
     assert {"swd", "w2", "mmd2"} <= set(toy["metric"]) and set(toy["distribution"]) == {"checkerboard"}
@@ -108,6 +119,8 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     entry = TINY["datasets"][0]
     assert f"{entry['name']}</strong>" in page and entry["id"] in page
     assert "seeds 0)" in page  # words, not Python's "[0]"
+    # what the numbers can carry: the budget against the papers', one seed is one draw
+    assert "of the papers' 1,000,000 offline updates" in page and "One training seed" in page
 
 
 def test_second_run_is_a_no_op(tiny_run):
@@ -118,8 +131,8 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
     workflow_copy(tiny_run, changed, name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    # every BC, FQL, MFQL, FQL online and ReinFlow checkpoint, one job each
-    assert jobs.get("eval") == 3 + 2 + 1 + 2 + 2
+    # every BC, FQL, MFQL, QC, FQL online and ReinFlow checkpoint, one job each
+    assert jobs.get("eval") == 3 + 2 + 1 + 2 + 2 + 2
     assert set(jobs) == {
         "eval",
         "summary_eval",
@@ -131,9 +144,9 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     bc = {**TINY["bc"], "meanflow": {"adaptive_p": 0.75}}
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    assert jobs.get("bc") == 1 and jobs.get("fql") == 2  # FQL and MFQL
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 3  # FQL, MFQL and QC
     assert jobs.get("fql_online") == 1 and jobs.get("reinflow") == 1  # both from the FQL-MeanFlow run
-    assert jobs.get("eval") == 5
+    assert jobs.get("eval") == 6
     assert "data" not in jobs and "dataset_card" not in jobs
     # the 2D study is independent of the offline-RL runs
     toy = {**TINY["toy2d"], "steps": 30}
@@ -153,13 +166,13 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "model.pt", model)
-    # its evaluation, the FQL and MFQL runs that start from it, the online runs that continue the FQL one,
-    # and their evaluations; nothing else trains
-    assert jobs.get("bc") == 1 and jobs.get("fql") == 2 and jobs.get("eval") == 5
+    # its evaluation, the FQL, MFQL and QC runs that start from it, the online runs that continue the FQL
+    # one, and their evaluations; nothing else trains
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 3 and jobs.get("eval") == 6
     assert jobs.get("fql_online") == 1 and jobs.get("reinflow") == 1
     assert "data" not in jobs and "dataset_card" not in jobs and "toy2d" not in jobs
     trained = {"bc", "fql", "fql_online", "reinflow"}
-    assert set(jobs) <= trained | {"eval", "summary_eval", "summary_train", "figure", "all"}
+    assert set(jobs) <= trained | {"eval", "summary_eval", "summary_train", "summary_runs", "figure", "all"}
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
 
@@ -170,10 +183,11 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
         jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml"))
     finally:
         shutil.move(tmp_path / "dataset", dataset)
-    # got again, described again, and every run trained on it (3 BC, 2 FQL, 1 MFQL) trained and evaluated,
-    # and every online run after them (ReinFlow's env comes from its checkpoint, FQL online reads the data)
+    # got again, described again, and every run trained on it (3 BC, 2 FQL, 1 MFQL, 2 QC) trained and
+    # evaluated, and every online run after them (ReinFlow's env comes from its checkpoint, FQL online
+    # reads the data)
     assert jobs.get("data") == 1 and jobs.get("dataset_card") == 1
-    assert jobs.get("bc") == 3 and jobs.get("fql") == 3 and jobs.get("eval") == 10
+    assert jobs.get("bc") == 3 and jobs.get("fql") == 5 and jobs.get("eval") == 12
     assert jobs.get("fql_online") == 2 and jobs.get("reinflow") == 2
     assert "toy2d" not in jobs
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}

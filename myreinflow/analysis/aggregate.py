@@ -154,6 +154,7 @@ CRITIC_METHODS = {
     ("qc", "meanflow"): ("flow", "QC over MeanFlow", 1),
 }
 RL_REFERENCE = ("fql", "reflow")
+CRITIC_STAGES = ("fql", "mfql", "qc")  # the offline critic-based stages
 QC_REFERENCE = ("qc", "reflow")  # the strongest multi-step method: each MeanFlow-based one against it too
 
 
@@ -266,6 +267,68 @@ def rl_headline(table: pd.DataFrame, train: pd.DataFrame | None) -> list[dict]:
                         }
                     )
     return rows
+
+
+# a run's number in the RL study: the mean of its last LAST_EVALUATIONS evaluations during training
+LAST_EVALUATIONS = 3
+RUN_COLUMNS = (
+    *("level", "stage", "dataset", "flow", "seed", "metric", "evaluations", "last_steps", "episodes"),
+    *("mean", "t_low", "t_high", "wilson_low", "wilson_high"),
+)
+
+
+def run_numbers(train: pd.DataFrame, episodes: dict[tuple, int]) -> pd.DataFrame:
+    """The number of each critic-based run (level `run`): the mean of the acting policy's last three
+    evaluations during training (`eval/success`, else `eval/normalized_score`), over `episodes[(stage,
+    dataset, flow, seed)]` episodes each; and of each method (level `method`, seed empty): the mean over
+    its seeds with the 95 % t-interval over the seeds' numbers (none for one seed) and, for success, the
+    95 % Wilson interval of all their episodes pooled (for a run: of its own)."""
+    rows = []
+    keys = ["stage", "dataset", "flow", "seed"]
+    for (stage, dataset, flow, seed), run in train[train["stage"].isin(CRITIC_STAGES)].groupby(
+        keys, sort=True
+    ):
+        metric = next(
+            (m for m in ("success", "normalized_score") if run.get(f"eval/{m}", pd.Series()).notna().any()),
+            None,
+        )
+        if metric is None:
+            continue
+        evals = run[run[f"eval/{metric}"].notna()].sort_values("step").tail(LAST_EVALUATIONS)
+        n = episodes[(stage, dataset, flow, seed)] * len(evals)
+        mean = float(evals[f"eval/{metric}"].mean())
+        rows.append(
+            dict(level="run", stage=stage, dataset=dataset, flow=flow, seed=seed, metric=metric,
+                 evaluations=len(evals), last_steps="/".join(str(int(s)) for s in evals["step"]), episodes=n,
+                 mean=mean, **_wilson(mean, n, metric))
+        )  # fmt: skip
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    methods = []
+    for (stage, dataset, flow, metric), group in runs.groupby(
+        ["stage", "dataset", "flow", "metric"], sort=True
+    ):
+        values, n = group["mean"].to_numpy(), int(group["episodes"].sum())
+        mean = float(values.mean())
+        half = (
+            stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+            if len(values) > 1
+            else np.nan
+        )
+        methods.append(
+            dict(level="method", stage=stage, dataset=dataset, flow=flow, metric=metric,
+                 evaluations=int(group["evaluations"].sum()), episodes=n, mean=mean, t_low=mean - half,
+                 t_high=mean + half, **_wilson(mean, n, metric), seed=pd.NA, last_steps="")
+        )  # fmt: skip
+    table = pd.concat([runs, pd.DataFrame(methods, columns=RUN_COLUMNS)], ignore_index=True)
+    return table.astype({"seed": "Int64", "evaluations": "Int64", "episodes": "Int64"})
+
+
+def _wilson(mean: float, n: int, metric: str) -> dict:
+    """The 95 % Wilson interval of a success rate `mean` over `n` episodes (NaN for other metrics)."""
+    if metric != "success" or n < 1:
+        return {"wilson_low": np.nan, "wilson_high": np.nan}
+    ci = stats.binomtest(round(mean * n), n).proportion_ci(confidence_level=CI_LEVEL, method="wilson")
+    return {"wilson_low": float(ci.low), "wilson_high": float(ci.high)}
 
 
 # the online stages: stage → (its name, the policy of its runs that acts online, None: the run's one

@@ -41,6 +41,23 @@ def _train(args) -> None:
     _write(read_train(args.inputs), args.out)
 
 
+def _runs(args) -> None:
+    import yaml
+
+    from myreinflow.analysis.aggregate import TRAIN_PATH, read_train, run_numbers
+
+    train = read_train(args.inputs)  # checks the paths
+    episodes = {}
+    for path in args.inputs:  # each run's evaluation episodes, from the config.yaml beside its train.csv
+        config = Path(path).with_name("config.yaml")
+        if not config.is_file():
+            raise UserError(f"input {str(path)!r} has no config.yaml beside it (its evaluation episodes)")
+        run = TRAIN_PATH.search(Path(path).as_posix())
+        key = (run["stage"], run["dataset"], run["flow"], int(run["seed"]))
+        episodes[key] = int(yaml.safe_load(config.read_text()).get("eval_episodes", 0))
+    _write(run_numbers(train, episodes), args.out)
+
+
 def _published(args) -> None:
     import pandas as pd
 
@@ -75,7 +92,8 @@ def add_parser(sub) -> None:
 
 
 def add_commands(p: argparse.ArgumentParser) -> None:
-    """Adds the commands of `summarize` (concat, eval, train, toy2d, published, figure) to its parser `p`."""
+    """Adds the commands of `summarize` (concat, eval, train, toy2d, runs, published, figure) to its parser
+    `p`."""
     commands = p.add_subparsers(dest="summary_command", required=True)
 
     def command(name: str, help_text: str, func, inputs: str = "") -> argparse.ArgumentParser:
@@ -96,6 +114,13 @@ def add_commands(p: argparse.ArgumentParser) -> None:
     c.add_argument("--train", help="train.csv summary (the runs' updates/s for the RL comparison)")
     command("train", "train CSVs → one tidy CSV", _train, "<stage>/<dataset>/<flow>/seed<N>/train.csv files")
     command("toy2d", "2D-study metrics CSVs → one tidy CSV", _concat, "metrics.csv files of mean-flow-2d")
+    command(
+        "runs",
+        "critic-based train CSVs → runs.csv: each run's mean of its last 3 evaluations, each method's mean "
+        "over seeds with t- and Wilson intervals",
+        _runs,
+        "<stage>/<dataset>/<flow>/seed<N>/train.csv files (config.yaml beside each)",
+    )
 
     c = command("published", "our OGBench success beside the published numbers (published.yaml)", _published)
     c.add_argument("table", help="table.csv (means and CIs)")

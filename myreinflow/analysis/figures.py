@@ -563,7 +563,7 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             ]
             if len(hit) and (stage, dataset, flow) in rate:
                 wrapped = name.replace(" from ", " from\n").replace(" over ", " over\n")  # bars side by side
-                label = f"{wrapped}\n{rate[(stage, dataset, flow)]:.1f} updates/s"
+                label = f"{wrapped}\n{rate[(stage, dataset, flow)]:.1f}/s"
                 final.append(hit.iloc[0].to_dict() | {"method": name, "label": label})
         ax = row[2]
         if final:
@@ -580,6 +580,7 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
             episodes = int(bars["n"].min())
             ax.set(
                 ylabel=METRIC_LABELS.get(metric, metric),
+                xlabel="acting policy (training updates per second)",
                 title=f"{dataset} · final evaluation ({episodes} episodes, 95 % CI)",
             )
         else:

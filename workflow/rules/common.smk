@@ -38,7 +38,11 @@ for name, stages in STAGES.items():
             f"config key 'datasets': {name!r} has stage fql_online but not fql, the offline run it continues"
         )
 SEEDS = config["seeds"]
-CRITIC_STAGES = ("fql", "mfql", "qc")  # the offline critic-based stages (rule fql's {algo})
+CRITIC_STAGES = (
+    "fql",
+    "mfql",
+    "qc",
+)  # the offline critic-based stages (rule fql's {algo})
 DISTRIBUTIONS = config["toy2d"]["distributions"]
 
 # Every job, local or on a cluster node (which reads this file again), sees the same environment:
@@ -217,6 +221,15 @@ def run_files(name):
     return [f"results/{s}/{d}/{f}/seed{seed}/{name}" for s, d, f, seed in runs()]
 
 
+def critic_run_files(name):
+    """`name` (train.csv, config.yaml) of every offline critic-based run of the study."""
+    return [
+        f"results/{s}/{d}/{f}/seed{seed}/{name}"
+        for s, d, f, seed in runs()
+        if s in CRITIC_STAGES
+    ]
+
+
 def toy2d_csvs():
     """Metrics of every distribution, and its reference levels (noise, a second draw of the target)."""
     return [
@@ -253,6 +266,8 @@ def final_outputs():
     summaries = ["eval", "table", "headline", "train"] + (
         ["toy2d"] if DISTRIBUTIONS else []
     )
+    if any(critic_methods(d) for d in DATASETS):
+        summaries.append("runs")
     if any("ogbench/" in d["id"] or d.get("task", 0) for d in DATASETS.values()):
         summaries.append("published")  # the papers' numbers are OGBench's
     summaries = [f"results/summary/{name}.csv" for name in summaries]

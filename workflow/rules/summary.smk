@@ -102,6 +102,30 @@ rule summary_train:
         "python -m myreinflow.analysis train {input} --out {output} > {log} 2>&1"
 
 
+rule summary_runs:
+    """The number of each critic-based run (the mean of its last three evaluations during training) and
+    of each method over its seeds, with t-intervals over seeds and pooled Wilson intervals.
+    """
+    input:
+        train=critic_run_files("train.csv"),
+        config=critic_run_files("config.yaml"),
+    output:
+        report(
+            "results/summary/runs.csv",
+            caption="../report/summary_runs.rst",
+            category="Tables",
+            labels={"table": "runs.csv"},
+        ),
+    log:
+        "logs/summary/runs.log",
+    benchmark:
+        "logs/benchmarks/summary/runs.tsv"
+    conda:
+        "../envs/myreinflow.yaml"
+    shell:
+        "python -m myreinflow.analysis runs {input.train} --out {output} > {log} 2>&1"
+
+
 rule summary_published:
     """Our OGBench success rates beside the published numbers of the papers this study reproduces."""
     input:
