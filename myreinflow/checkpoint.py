@@ -81,11 +81,18 @@ def _upgrade_v1(ckpt: dict) -> dict:
 
 
 def load_for_resume(
-    path: Path, stage: str, config: dict, resumable_keys: set[str], map_location, defaults: dict | None = None
+    path: Path,
+    stage: str,
+    config: dict,
+    resumable_keys: set[str],
+    map_location,
+    defaults: dict | None = None,
+    replace: bool = False,
 ) -> dict | None:
     """The checkpoint at `path` if it exists and belongs to the same run (same stage, same config but for
-    `resumable_keys`); None if there is none; UserError naming the first differing key otherwise. A key
-    that the checkpoint's config lacks (an option added after it was written) matches its value in
+    `resumable_keys`); None if there is none; UserError naming the first differing key otherwise (with
+    `replace`: None, after a line saying what differs; the run then starts afresh and overwrites it). A
+    key that the checkpoint's config lacks (an option added after it was written) matches its value in
     `defaults`: options are added with defaults that keep the earlier behaviour."""
     if not Path(path).is_file():
         return None
@@ -105,5 +112,8 @@ def load_for_resume(
             k = diff[0]
             theirs = repr(old[k]) if k in old else f"absent (so its default, {defaults.get(k)!r})"
             what = f"key {k!r}: {theirs} vs {config[k]!r}"
+        if replace:
+            print(f"{path} holds a different run ({what}): starting afresh (--replace_other_run)")
+            return None
         raise UserError(f"{path} holds a different run ({what}); use another --out or delete it")
     return ckpt

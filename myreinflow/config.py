@@ -77,9 +77,14 @@ class RunOptions:
     wandb_mode: str = param("offline", "Weights & Biases mode", choices=WANDB_MODES)
     wandb_project: str = param("myreinflow", "Weights & Biases project")
     no_wandb: bool = param(False, "turn WandB off (same as --wandb_mode disabled)")
+    replace_other_run: bool = param(
+        False,
+        "a checkpoint at the output directory that holds another run (other options) is replaced, not "
+        "refused (the pipeline's: its runs resume where they stopped, a changed option retrains)",
+    )
 
     RUN_KEYS: typing.ClassVar[frozenset[str]] = frozenset(
-        {"device", "threads", "wandb_mode", "wandb_project", "no_wandb"}
+        {"device", "threads", "wandb_mode", "wandb_project", "no_wandb", "replace_other_run"}
     )
 
     @property

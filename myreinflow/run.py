@@ -123,7 +123,10 @@ class TrainingRun:
         # config class says otherwise (`EARLIER_DEFAULTS`: a default changed when the option came in)
         config = to_dict(self.cfg)
         defaults = defaults_of(type(self.cfg)) | getattr(self.cfg, "EARLIER_DEFAULTS", {})
-        ckpt = load_for_resume(self.ckpt_path, self.stage, config, self.resumable, self.device, defaults)
+        replace = getattr(self.cfg, "replace_other_run", False)
+        ckpt = load_for_resume(
+            self.ckpt_path, self.stage, config, self.resumable, self.device, defaults, replace
+        )
         if ckpt is None:
             return None
         for name, obj in self.state.items():

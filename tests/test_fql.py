@@ -802,3 +802,17 @@ def _batch(obs_dim: int, act_dim: int, horizon: int, n: int = 32) -> dict:
     episodes = _random_episodes(np.random.default_rng(0), 8, 6, obs_dim, act_dim)
     data = ChunkedTransitions(episodes, horizon, 1, _normalizer(obs_dim, act_dim), discount=0.99)
     return data.sample(n, torch.Generator().manual_seed(0))
+
+
+def test_acting_latency_benchmark_times_each_method_as_it_acts():
+    """benchmarks/acting_latency.py at a tiny count of calls, so that it cannot rot."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "acting_latency.py"
+    args = [sys.executable, str(path), "--calls", "2", "--rounds", "1", "--envs", "1", "--candidates", "3"]
+    result = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    rows = {r["method"]: r for r in result["results"]}
+    assert len(rows) == 4 and all(r["ms_per_chunk"] > 0 for r in rows.values())
+    assert rows["QC over ReFlow (best of 3, K = 10)"]["qc_reflow_over_this"] == 1.0

@@ -21,6 +21,8 @@ import pytest
 import yaml
 from workflow_support import REPO, TINY, planned_jobs, snakemake, tiny_config, workflow_copy
 
+from myreinflow.checkpoint import load_checkpoint
+
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
 
@@ -223,6 +225,32 @@ def test_bad_config_fails_before_any_job_naming_the_key(tmp_path, minari_root, c
     assert proc.returncode != 0
     assert named in proc.stderr + proc.stdout
     assert not (workdir / "results").exists() and not (workdir / "logs").exists()
+
+
+def test_a_training_job_run_again_resumes_its_checkpoint_and_other_options_retrain(tmp_path, minari_root):
+    """A training job that starts again (an interrupted one, or one whose resumable budget grew) keeps
+    its checkpoint and log and resumes from them; a job with other options replaces them."""
+    entry = {"name": "tiny", "id": "myreinflow/pusher/tiny-v0", "flows": ["reflow"], "stages": ["bc", "fql"]}
+    base = dict(datasets=[entry], baselines=[], toy2d={"distributions": []})
+    workdir = workflow_copy(tmp_path, tiny_config(minari_root, **base))
+    target = "results/fql/tiny/reflow/seed0/model.pt"
+    snakemake(workdir, target, "--cores", "1", "--configfile", "config.yaml")
+    run = workdir / "results/fql/tiny/reflow/seed0"
+    first = pd.read_csv(run / "train.csv")
+    longer = {**TINY["fql"], "common": {**TINY["fql"]["common"], "epochs": 2}}
+    workflow_copy(workdir, tiny_config(minari_root, **base, fql=longer), name="longer.yaml")
+    snakemake(workdir, target, "--cores", "1", "--configfile", "longer.yaml")
+    log = (workdir / "logs/fql/tiny/reflow/seed0.log").read_text()
+    assert "resuming" in log and "epoch 1" in log  # from its checkpoint, not from scratch
+    resumed = pd.read_csv(run / "train.csv")
+    assert (
+        resumed["epoch"].max() == 2 and resumed.iloc[: len(first)]["step"].tolist() == first["step"].tolist()
+    )
+    other = {**TINY["fql"], "common": {**longer["common"], "alpha": 3.0}}
+    workflow_copy(workdir, tiny_config(minari_root, **base, fql=other), name="other.yaml")
+    snakemake(workdir, target, "--cores", "1", "--configfile", "other.yaml")
+    assert "starting afresh" in (workdir / "logs/fql/tiny/reflow/seed0.log").read_text()
+    assert load_checkpoint(run / "model.pt")["config"]["alpha"] == 3.0
 
 
 def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, minari_root):

@@ -3,8 +3,10 @@ rule bc:
     input:
         dataset=lambda w: minari_dir(w.dataset),
     output:
-        model="results/bc/{dataset}/{flow}/seed{seed}/model.pt",
-        train="results/bc/{dataset}/{flow}/seed{seed}/train.csv",
+        # the checkpoint and its log stay when the job starts again: an interrupted run resumes from
+        # them (a run of other options replaces them: --replace_other_run)
+        model=update("results/bc/{dataset}/{flow}/seed{seed}/model.pt"),
+        train=update("results/bc/{dataset}/{flow}/seed{seed}/train.csv"),
         config="results/bc/{dataset}/{flow}/seed{seed}/config.yaml",
         options="results/bc/{dataset}/{flow}/seed{seed}/options.json",
     log:
@@ -29,4 +31,4 @@ rule bc:
         " && python -m myreinflow bc --config {output.options}"
         " {params.data}"
         " --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
-        " --threads {threads} {params.run} --quiet) > {log} 2>&1"
+        " --threads {threads} {params.run} --replace_other_run --quiet) > {log} 2>&1"

@@ -7,8 +7,10 @@ rule fql:
         dataset=lambda w: minari_dir(w.dataset),
         init="results/bc/{dataset}/{flow}/seed{seed}/model.pt",
     output:
-        model="results/{algo}/{dataset}/{flow}/seed{seed}/model.pt",
-        train="results/{algo}/{dataset}/{flow}/seed{seed}/train.csv",
+        # the checkpoint and its log stay when the job starts again: an interrupted run resumes from
+        # them (a run of other options replaces them: --replace_other_run)
+        model=update("results/{algo}/{dataset}/{flow}/seed{seed}/model.pt"),
+        train=update("results/{algo}/{dataset}/{flow}/seed{seed}/train.csv"),
         config="results/{algo}/{dataset}/{flow}/seed{seed}/config.yaml",
         options="results/{algo}/{dataset}/{flow}/seed{seed}/options.json",
     log:
@@ -36,4 +38,4 @@ rule fql:
         " && python -m myreinflow {wildcards.algo} --config {output.options}"
         " {params.data}"
         " --init {input.init} --flow {wildcards.flow} --seed {wildcards.seed} --out {params.out}"
-        " --threads {threads} {params.run} --quiet) > {log} 2>&1"
+        " --threads {threads} {params.run} --replace_other_run --quiet) > {log} 2>&1"
