@@ -251,6 +251,10 @@ def test_a_training_job_run_again_resumes_its_checkpoint_and_other_options_retra
     snakemake(workdir, target, "--cores", "1", "--configfile", "other.yaml")
     assert "starting afresh" in (workdir / "logs/fql/tiny/reflow/seed0.log").read_text()
     assert load_checkpoint(run / "model.pt")["config"]["alpha"] == 3.0
+    # a finished run made again (here forced; a changed rule's code does the same): a no-op, its files kept
+    snakemake(workdir, target, "--cores", "1", "--configfile", "other.yaml", "--forcerun", "fql")
+    assert "is complete" in (workdir / "logs/fql/tiny/reflow/seed0.log").read_text()
+    assert (run / "config.yaml").is_file() and pd.read_csv(run / "train.csv")["epoch"].max() == 2
 
 
 def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, minari_root):

@@ -3,11 +3,11 @@ rule bc:
     input:
         dataset=lambda w: minari_dir(w.dataset),
     output:
-        # the checkpoint and its log stay when the job starts again: an interrupted run resumes from
+        # the checkpoint, its log and config stay when the job starts again: an interrupted run resumes from
         # them (a run of other options replaces them: --replace_other_run)
         model=update("results/bc/{dataset}/{flow}/seed{seed}/model.pt"),
         train=update("results/bc/{dataset}/{flow}/seed{seed}/train.csv"),
-        config="results/bc/{dataset}/{flow}/seed{seed}/config.yaml",
+        config=update("results/bc/{dataset}/{flow}/seed{seed}/config.yaml"),
         options="results/bc/{dataset}/{flow}/seed{seed}/options.json",
     log:
         "logs/bc/{dataset}/{flow}/seed{seed}.log",

@@ -7,11 +7,11 @@ rule fql:
         dataset=lambda w: minari_dir(w.dataset),
         init="results/bc/{dataset}/{flow}/seed{seed}/model.pt",
     output:
-        # the checkpoint and its log stay when the job starts again: an interrupted run resumes from
+        # the checkpoint, its log and config stay when the job starts again: an interrupted run resumes from
         # them (a run of other options replaces them: --replace_other_run)
         model=update("results/{algo}/{dataset}/{flow}/seed{seed}/model.pt"),
         train=update("results/{algo}/{dataset}/{flow}/seed{seed}/train.csv"),
-        config="results/{algo}/{dataset}/{flow}/seed{seed}/config.yaml",
+        config=update("results/{algo}/{dataset}/{flow}/seed{seed}/config.yaml"),
         options="results/{algo}/{dataset}/{flow}/seed{seed}/options.json",
     log:
         "logs/{algo}/{dataset}/{flow}/seed{seed}.log",
