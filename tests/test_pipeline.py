@@ -335,7 +335,7 @@ def test_config_files_are_valid():
 
 PIPELINE_SET = {"dataset", "source", "task", "reward", "model", "flow", "seed", "threads", "out", "device"}
 PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "steps", "inference_steps"}
-PIPELINE_SET |= {"init", "wandb_mode", "policy"}
+PIPELINE_SET |= {"init", "wandb_mode", "policy", "replace_other_run"}
 
 
 def _bc_config():
@@ -368,12 +368,19 @@ def _mfql_config():
     return MFQLConfig, {"epochs"}
 
 
+def _qc_config():
+    from myreinflow.algos.qc import QCConfig
+
+    return QCConfig, {"epochs"}
+
+
 @pytest.mark.parametrize(
     ("options", "config"),
     [
         ("bc_options", _bc_config),
         ("fql_options", _fql_config),
         ("mfql_options", _mfql_config),
+        ("qc_options", _qc_config),
         ("toy2d_options", _toy2d_config),
         ("reinflow_options", _reinflow_config),
     ],

@@ -28,7 +28,15 @@ CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 # what the profile must send where: training (offline and online), evaluation and the 2D study to a GPU,
 # the rest to CPUs
 GPU_RULES = {"bc", "fql", "fql_online", "reinflow", "eval", "toy2d"}
-CPU_RULES = {"data", "dataset_card", "summary_eval", "summary_train", "summary_toy2d", "figure"}
+CPU_RULES = {
+    "data",
+    "dataset_card",
+    "summary_eval",
+    "summary_train",
+    "summary_runs",
+    "summary_toy2d",
+    "figure",
+}
 
 
 def slurm_installed() -> str | None:
