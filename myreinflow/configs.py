@@ -17,6 +17,7 @@ from myreinflow.data.minari_io import SOURCES
 from myreinflow.data.tasks import NUM_TASKS, REWARDS, ogbench_env, resolve_task
 
 FLOW_KINDS = ("reflow", "meanflow")  # the keys of flows.FLOWS
+CRITIC_STAGES = ("fql", "mfql", "qc")  # the offline critic-based stages: their checkpoints hold a critic
 PREDICTIONS = ("velocity", "data")  # what a flow network outputs
 # MeanFlow's recipe choices (flows/meanflow.py): (t, r) samplers, targets, error spaces, error reductions
 MEANFLOW_TR_SAMPLERS = ("uniform", "logit_normal", "r0")

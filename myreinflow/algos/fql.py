@@ -57,7 +57,7 @@ from torch import nn
 from torch.func import functional_call
 
 from myreinflow.config import RunOptions
-from myreinflow.configs import FQLConfig
+from myreinflow.configs import CRITIC_STAGES, FQLConfig
 from myreinflow.data import load_dataset
 from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
 from myreinflow.data.replay import Episode, OnlineEpisodes
@@ -89,9 +89,9 @@ RESUMABLE_KEYS |= {"eval_episodes", "eval_flow", "out", "source", "compile"}
 class FQLAgent(nn.Module):
     """BC flow + one-step policy + critic ensemble + target critic, and the FQL losses.
 
-    What another actor changes (`algos/mfql.py`): `acting_chunk` (the policy the TD target and online
-    acting use), `actor_loss`, `parameter_groups`, `policies` and `eval_heads`; the critic, its TD
-    target and the update are shared.
+    What another actor changes (`FlowActorAgent` below: the flow acts, `algos/mfql.py`, `algos/qc.py`):
+    `acting_chunk` (the policy the TD target and online acting use), `actor_loss`, `parameter_groups`,
+    `policies` and `eval_heads`; the critic, its TD target and the update are shared.
     """
 
     def __init__(self, cfg: FQLConfig, flow_spec: dict, flow: nn.Module, device):
@@ -245,7 +245,30 @@ class FQLAgent(nn.Module):
         return [("eval/", "onestep", 1), *flow]
 
 
-CRITIC_STAGES = ("fql", "mfql", "qc")  # the stages whose checkpoints hold a critic
+class FlowActorAgent(FQLAgent):
+    """An FQL-family agent whose flow itself acts (MeanFlow-QL, QC): no one-step network; the flow's
+    `flow_steps`-step sample is the acting chunk, and the flow and the critic are Adam's two groups."""
+
+    acting_group = "flow"
+
+    def build_actor(self, device) -> None:
+        """No one-step network: the flow acts."""
+
+    def acting_chunk(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """The flow's unclipped `flow_steps`-step chunks (B, h·a); differentiable."""
+        return self.flow.integrate(obs, self.noise(obs) if noise is None else noise, self.flow_steps)
+
+    def parameter_groups(self) -> list[dict]:
+        return [
+            {"name": "flow", "params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
+            {"name": "critic", "params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
+        ]
+
+    def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:
+        return {"flow": ChunkPolicy(self.flow_spec, self.flow, normalizer, device)}
+
+    def eval_heads(self) -> list[tuple[str, str, int]]:
+        return [("eval/", "flow", self.flow_steps)]
 
 
 def load_critic(ckpt: dict, device) -> EnsembleMLP:

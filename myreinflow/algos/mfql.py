@@ -45,20 +45,15 @@ import torch
 
 from myreinflow.algos import fql
 from myreinflow.configs import MFQLConfig
-from myreinflow.policy import ChunkPolicy
 
 
-class MeanFlowQLAgent(fql.FQLAgent):
+class MeanFlowQLAgent(fql.FlowActorAgent):
     """FQL's critic and update, with the MeanFlow's one-step sample as the actor."""
 
     def build_actor(self, device) -> None:
         if self.flow_spec["kind"] != "meanflow":
             raise ValueError(f"MFQL needs a MeanFlow flow, got {self.flow_spec['kind']!r}")
         self.flow_steps = 1
-
-    def acting_chunk(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """The flow's unclipped one-step chunks (B, h·a); differentiable."""
-        return self.flow.integrate(obs, self.noise(obs) if noise is None else noise, 1)
 
     def actor_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         obs = batch["obs"].flatten(1)
@@ -71,20 +66,6 @@ class MeanFlowQLAgent(fql.FQLAgent):
         info["train/q_policy"], info["train/actor_loss"] = q_policy, loss.detach()
         info["train/policy_mse"] = self.policy_mse(actions, batch)
         return loss, info
-
-    acting_group = "flow"
-
-    def parameter_groups(self) -> list[dict]:
-        return [
-            {"name": "flow", "params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
-            {"name": "critic", "params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
-        ]
-
-    def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:
-        return {"flow": ChunkPolicy(self.flow_spec, self.flow, normalizer, device)}
-
-    def eval_heads(self) -> list[tuple[str, str, int]]:
-        return [("eval/", "flow", 1)]
 
 
 def train(cfg: MFQLConfig, progress: bool = True) -> Path:

@@ -28,35 +28,14 @@ import torch
 
 from myreinflow.algos import fql
 from myreinflow.configs import QCConfig
-from myreinflow.policy import ChunkPolicy
 
 
-class QCAgent(fql.FQLAgent):
-    """FQL's critic and update, with the best of N BC-flow samples as the acting policy."""
-
-    acting_group = "flow"
-
-    def build_actor(self, device) -> None:
-        """No one-step network: the flow of `flow_steps` steps acts."""
-
-    def acting_chunk(self, obs: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """One flow sample per observation, unclipped (B, h·a): the candidates of best-of-N."""
-        return self.flow.integrate(obs, self.noise(obs) if noise is None else noise, self.flow_steps)
+class QCAgent(fql.FlowActorAgent):
+    """FQL's critic and update, with the best of N BC-flow samples (of `flow_steps` steps) as the acting
+    policy."""
 
     def actor_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
         return self.bc_flow_loss(batch)
-
-    def parameter_groups(self) -> list[dict]:
-        return [
-            {"name": "flow", "params": list(self.flow.parameters()), "lr": self.cfg.lr_flow},
-            {"name": "critic", "params": list(self.critic.parameters()), "lr": self.cfg.lr_critic},
-        ]
-
-    def policies(self, normalizer, device) -> dict[str, ChunkPolicy]:
-        return {"flow": ChunkPolicy(self.flow_spec, self.flow, normalizer, device)}
-
-    def eval_heads(self) -> list[tuple[str, str, int]]:
-        return [("eval/", "flow", self.flow_steps)]
 
 
 def train(cfg: QCConfig, progress: bool = True) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from myreinflow.configs import CRITIC_STAGES
 from myreinflow.errors import UserError
 
 # evaluation metrics summarised in table.csv, when the eval CSVs have them
@@ -154,7 +155,6 @@ CRITIC_METHODS = {
     ("qc", "meanflow"): ("flow", "QC over MeanFlow", 1),
 }
 RL_REFERENCE = ("fql", "reflow")
-CRITIC_STAGES = ("fql", "mfql", "qc")  # the offline critic-based stages
 QC_REFERENCE = ("qc", "reflow")  # the strongest multi-step method: each MeanFlow-based one against it too
 
 
