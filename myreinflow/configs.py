@@ -236,6 +236,11 @@ class FQLConfig(DataOptions, RunOptions):
     online_warmup_steps: int = param(
         0, "online: env steps before the first update (FQL: 0; Q-chunking: 5000)", minimum=0
     )
+    online_env: bool = param(
+        True,
+        "online: act in the env; false: the online phase's updates on the offline data alone, no env "
+        "step taken (the control an online lift is measured against)",
+    )
     batch_size: int = param(256, "minibatch size", minimum=1)
     lr_flow: float = param(3e-4, "Adam learning rate of the BC flow", exclusive_minimum=0)
     lr_actor: float = param(3e-4, "Adam learning rate of the one-step policy", exclusive_minimum=0)
@@ -468,9 +473,15 @@ class ReinFlowConfig(RunOptions):
         minimum=0,
     )
     sigma_min: float = param(
-        0.1, "lower bound of the noise std σ(s, t) (normalised actions)", exclusive_minimum=0
+        0.08, "lower bound of the noise std σ(s, t) (in `sigma_units`)", exclusive_minimum=0
     )
-    sigma_max: float = param(0.24, "upper bound of the noise std at the start", exclusive_minimum=0)
+    sigma_max: float = param(0.14, "upper bound of the noise std at the start", exclusive_minimum=0)
+    sigma_units: str = param(
+        "data",
+        "units of σ per action dimension: data (its half-range in the dataset: the reference's min-max "
+        "normalisation) or bounds (the action bounds' half-range: the policy's own normalisation)",
+        choices=("data", "bounds"),
+    )
     sigma_decay: bool = param(
         True, "hold σ_max for the first 35 % of iterations, then cosine-decay it to 0.3 σ_min + 0.7 σ_max"
     )
@@ -481,17 +492,19 @@ class ReinFlowConfig(RunOptions):
     )
     lr_critic: float = param(6.5e-4, "AdamW learning rate of the value network", exclusive_minimum=0)
     critic_weight_decay: float = param(1e-5, "AdamW weight decay of the value network", minimum=0)
-    critic_warmup_iters: int = param(0, "first iterations that train only the value network", minimum=0)
+    critic_warmup_iters: int = param(2, "first iterations that train only the value network", minimum=0)
     update_epochs: int = param(5, "passes over each iteration's rollout", minimum=1)
     minibatches: int = param(4, "minibatches per pass", minimum=1)
     clip_eps: float = param(0.01, "PPO ratio clip ε", exclusive_minimum=0)
-    ent_coef: float = param(0.03, "entropy bonus weight", minimum=0)
+    ent_coef: float = param(0.01, "entropy bonus weight", minimum=0)
     w2_coef: float = param(0.0, "weight of the W2 regulariser towards the starting policy", minimum=0)
     logprob_clamp: float = param(
         1.0, "clamp of the per-dimension, per-step log-likelihood in the ratio (0 = none)", minimum=0
     )
     target_kl: float = param(
-        1.0, "stop an iteration's updates once approx. KL exceeds it (0 = never)", minimum=0
+        0.01,
+        "stop an iteration's updates (actor and critic) once approx. KL exceeds it (0 = never)",
+        minimum=0,
     )
     max_grad_norm: float = param(0.0, "gradient clipping (0 = off, as the reference)", minimum=0)
     gamma: float = param(0.99, "discount per action chunk", minimum=0, maximum=1)
@@ -501,6 +514,8 @@ class ReinFlowConfig(RunOptions):
     eval_episodes: int = param(10, "episodes per evaluation (the chain without noise)", minimum=1)
     seed: int = param(42, "random seed", minimum=0)
     out: str = param("", "output directory (default results/reinflow/<dataset>/<flow>/seed<seed>)")
+    # what a run written before `sigma_units` existed did (a checkpoint without the key resumes so)
+    EARLIER_DEFAULTS: ClassVar[dict] = {"sigma_units": "bounds"}
 
     def __post_init__(self):
         # `init` is checked when training starts: a YAML file without it may get it from a flag

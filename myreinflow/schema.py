@@ -58,7 +58,7 @@ def json_schema(cls, exclude: set[str] | frozenset[str] = frozenset()) -> dict:
 # the `$defs` of workflow/schemas/config.schema.yaml: {name: (module, dataclass, the keys it leaves out)};
 # the pipeline sets these keys of a job itself (BC's epochs and inference_steps, FQL's epochs are options)
 PIPELINE_KEYS = RunOptions.RUN_KEYS | {"dataset", "source", "task", "reward", "model", "flow", "seed", "out"}
-PIPELINE_KEYS |= {"init"}
+PIPELINE_KEYS |= {"init", "online_env"}  # online_env: the control stages set it
 PIPELINE_KEYS |= {"distribution", "flows", "epochs", "steps", "inference_steps"}
 SCHEMA_DEFS = {
     "bc_options": ("myreinflow.configs", "BCConfig", PIPELINE_KEYS - {"epochs", "inference_steps"}),
@@ -73,8 +73,8 @@ SCHEMA_DEFS = {
         PIPELINE_KEYS - {"inference_steps"} | {"policy"},
     ),
 }
-# FQL online resumes the offline FQL run: only the keys of its online phase may differ
-FQL_ONLINE_KEYS = {
+# an online stage resumes its offline run: only the keys of its online phase may differ
+ONLINE_KEYS = {
     "online_steps",
     "online_eval_freq",
     "updates_per_step",
@@ -91,7 +91,7 @@ SCHEMA_HEADER = """\
 
 def schema_defs() -> dict[str, dict]:
     """The `$defs` blocks of the pipeline schema: the options of BC, FQL, MFQL, QC, the 2D study,
-    ReinFlow and FQL online."""
+    ReinFlow and the online stages."""
     import importlib
 
     defs = {}
@@ -104,11 +104,12 @@ def schema_defs() -> dict[str, dict]:
             "properties": json_schema(cls, exclude),
         }
     fql = importlib.import_module("myreinflow.configs").FQLConfig
-    others = {f.name for f in dataclasses.fields(fql)} - FQL_ONLINE_KEYS
-    defs["fql_online_options"] = {
+    others = {f.name for f in dataclasses.fields(fql)} - ONLINE_KEYS
+    defs["online_options"] = {
         "type": "object",
         "additionalProperties": False,
-        "description": "keys of myreinflow.configs.FQLConfig for the online phase (the rest: the fql run's)",
+        "description": "keys of myreinflow.configs.FQLConfig for the online phase (the rest: the offline"
+        " run's)",
         "properties": json_schema(fql, others),
     }
     return defs

@@ -315,6 +315,29 @@ def test_offline_to_online_on_pusher_with_resume_and_eval(minari_root, tmp_path)
         assert sorted(set(frame["inference_steps"])) == ([1] if policy == "onestep" else [1, 2])
 
 
+def test_offline_continued_control_is_the_offline_run_trained_longer(minari_root, tmp_path):
+    """The control of an online run (`online_env` false) makes the online phase's updates on the offline
+    data alone: continued for one pass's worth of steps, it has the weights of a run with one more pass,
+    takes no env step and logs its evaluations at the online run's steps."""
+    longer, control = tmp_path / "longer", tmp_path / "control"
+    assert main(_fql_args(longer, "--epochs", "2", "--eval_freq", "1")) == 0
+    per_pass = load_checkpoint(longer / "model.pt")["step"] // 2
+    assert main(_fql_args(control, "--eval_freq", "1")) == 0  # the offline run, then its continuation
+    every = per_pass // 2
+    online = ("--online_steps", str(per_pass), "--online_eval_freq", str(every))
+    assert main(_fql_args(control, *online, "--no-online_env")) == 0
+    ckpt = load_checkpoint(control / "model.pt")
+    assert ckpt["step"] == 2 * per_pass and ckpt["env_steps"] == per_pass
+    assert ckpt["online_episodes"] == []  # nothing from an env joined the replay
+    a, b = load_checkpoint(longer / "model.pt")["agent"], ckpt["agent"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    train = pd.read_csv(control / "train.csv")
+    rows = train.dropna(subset=["online/env_steps"])
+    assert rows["online/env_steps"].tolist() == sorted({*range(every, per_pass + 1, every), per_pass})
+    assert (rows["online/episodes"] == 0).all() and rows["eval/normalized_score"].notna().all()
+
+
 def test_interrupted_run_resumes_to_the_same_weights(minari_root, tmp_path):
     full, split = tmp_path / "full", tmp_path / "split"
     assert main(_fql_args(full, "--epochs", "2", "--eval_freq", "1")) == 0

@@ -43,7 +43,16 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
     assert len(flows) == 2 * len(steps) * episodes
     assert set(evals.loc[evals["flow"] == "mlp", "policy"]) == {"mlp"}
     assert set(evals["dataset"]) == {"tiny"}
-    assert set(evals["stage"]) == {"bc", "fql", "mfql", "qc", "fql_online", "reinflow"}
+    assert set(evals["stage"]) == {
+        "bc",
+        "fql",
+        "mfql",
+        "qc",
+        "fql_online",
+        "fql_continued",
+        "mfql_online",
+        "reinflow",
+    }
     mfql = evals[evals["stage"] == "mfql"]  # MeanFlow-QL: the MeanFlow is its only policy
     assert set(mfql["flow"]) == {"meanflow"} and set(mfql["policy"]) == {"flow"}
     assert set(mfql["candidates"]) == {5}  # evaluated as it acts: the best of its reference's 5
@@ -74,12 +83,22 @@ def test_whole_dag_writes_every_output_and_the_report(tiny_run):
         assert set(rows["flow"]) == {"reflow", "meanflow"}, stage
     assert set(evals.loc[evals["stage"] == "reinflow", "policy"]) == {"onestep"}
     online = headline[headline["question"].str.contains("minus offline")]
-    assert sorted(online["stage"]) == ["fql_online"] * 2 + ["reinflow"] * 2
-    assert online["question"].str.contains("minus offline FQL").all()
+    assert sorted(online["stage"]) == ["fql_online"] * 2 + ["mfql_online"] + ["reinflow"] * 2
+    assert online["question"].str.contains("minus offline (FQL|MeanFlow-QL)").all()
+    assert set(evals.loc[evals["stage"] == "mfql_online", "flow"]) == {"meanflow"}
+    # each FQL online run against its control, the offline run continued as long without the env
+    controlled = headline[headline["question"].str.contains("minus its control")]
+    assert sorted(controlled["stage"]) == ["fql_online"] * 2
+    assert controlled["b"].str.startswith("fql_continued").all()
+    steps = TINY["fql_online"]["common"]["online_steps"]
     offline = pd.read_csv(tiny_run / "results/fql/tiny/reflow/seed0/train.csv")
-    continued = pd.read_csv(tiny_run / "results/fql_online/tiny/reflow/seed0/train.csv")
-    assert continued["step"].iloc[: len(offline)].tolist() == offline["step"].tolist()
-    assert continued["online/env_steps"].max() == TINY["fql_online"]["common"]["online_steps"]
+    for stage in ("fql_online", "fql_continued"):  # the offline rows, then the online phase's
+        continued = pd.read_csv(tiny_run / f"results/{stage}/tiny/reflow/seed0/train.csv")
+        assert continued["step"].iloc[: len(offline)].tolist() == offline["step"].tolist()
+        assert continued["online/env_steps"].max() == steps
+        assert continued["step"].max() == offline["step"].max() + steps  # one update per step, both
+    control = load_checkpoint(tiny_run / "results/fql_continued/tiny/reflow/seed0/model.pt")
+    assert control["config"]["online_env"] is False and control["online_episodes"] == []
     train = pd.read_csv(summary / "train.csv")
     assert {"stage", "dataset", "flow", "seed", "step", "train/loss", "train/critic_loss"} <= set(
         train.columns
@@ -133,8 +152,8 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     changed = tiny_config(minari_root, eval={**TINY["eval"], "inference_steps": [1, 3]})
     workflow_copy(tiny_run, changed, name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
-    # every BC, FQL, MFQL, QC, FQL online and ReinFlow checkpoint, one job each
-    assert jobs.get("eval") == 3 + 2 + 1 + 2 + 2 + 2
+    # every BC, FQL, MFQL, QC, online (FQL's, its control's, MFQL's) and ReinFlow checkpoint, one job each
+    assert jobs.get("eval") == 3 + 2 + 1 + 2 + (2 + 2 + 1) + 2
     assert set(jobs) == {
         "eval",
         "summary_eval",
@@ -147,8 +166,9 @@ def test_changing_eval_steps_reruns_only_evaluation_and_summary(tiny_run, minari
     workflow_copy(tiny_run, tiny_config(minari_root, bc=bc), name="changed.yaml")
     jobs = planned_jobs(snakemake(tiny_run, "-n", "--configfile", "changed.yaml"))
     assert jobs.get("bc") == 1 and jobs.get("fql") == 3  # FQL, MFQL and QC
-    assert jobs.get("fql_online") == 1 and jobs.get("reinflow") == 1  # both from the FQL-MeanFlow run
-    assert jobs.get("eval") == 6
+    # FQL online, its control and ReinFlow from the FQL-MeanFlow run, MFQL online from the MFQL run
+    assert jobs.get("online") == 3 and jobs.get("reinflow") == 1
+    assert jobs.get("eval") == 8
     assert "data" not in jobs and "dataset_card" not in jobs
     # the 2D study is independent of the offline-RL runs
     toy = {**TINY["toy2d"], "steps": 30}
@@ -170,10 +190,10 @@ def test_deleting_a_checkpoint_reruns_only_its_dependents(tiny_run, tmp_path):
         shutil.move(tmp_path / "model.pt", model)
     # its evaluation, the FQL, MFQL and QC runs that start from it, the online runs that continue the FQL
     # one, and their evaluations; nothing else trains
-    assert jobs.get("bc") == 1 and jobs.get("fql") == 3 and jobs.get("eval") == 6
-    assert jobs.get("fql_online") == 1 and jobs.get("reinflow") == 1
+    assert jobs.get("bc") == 1 and jobs.get("fql") == 3 and jobs.get("eval") == 8
+    assert jobs.get("online") == 3 and jobs.get("reinflow") == 1
     assert "data" not in jobs and "dataset_card" not in jobs and "toy2d" not in jobs
-    trained = {"bc", "fql", "fql_online", "reinflow"}
+    trained = {"bc", "fql", "online", "reinflow"}
     assert set(jobs) <= trained | {"eval", "summary_eval", "summary_train", "summary_runs", "figure", "all"}
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
@@ -189,8 +209,8 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
     # evaluated, and every online run after them (ReinFlow's env comes from its checkpoint, FQL online
     # reads the data)
     assert jobs.get("data") == 1 and jobs.get("dataset_card") == 1
-    assert jobs.get("bc") == 3 and jobs.get("fql") == 5 and jobs.get("eval") == 12
-    assert jobs.get("fql_online") == 2 and jobs.get("reinflow") == 2
+    assert jobs.get("bc") == 3 and jobs.get("fql") == 5 and jobs.get("eval") == 15
+    assert jobs.get("online") == 5 and jobs.get("reinflow") == 2
     assert "toy2d" not in jobs
     assert planned_jobs(snakemake(tiny_run, "-n", "--configfile", "config.yaml")) == {}
 
@@ -205,6 +225,8 @@ def test_deleting_the_dataset_reruns_it_and_everything_that_reads_it(tiny_run, m
         ({"stages": ["bc", "ppo"]}, "stages"),
         ({"stages": ["bc", "fql_online"]}, "has stage fql_online but not fql"),
         ({"fql_online": {"common": {"alpha": 10}}}, "alpha"),  # FQL online resumes the fql run's options
+        ({"mfql_online": {"common": {"alpha": 10}}}, "alpha"),  # likewise MeanFlow-QL online
+        ({"stages": ["bc", "fql", "fql_continued"]}, "has stage fql_continued but not fql_online"),
         ({"reinflow": {"common": {"policy": "flow"}}}, "policy"),  # the stage chooses the policy
         ({"colour": "blue"}, "colour"),
         ({"datasets": [{"name": "c", "id": "myreinflow/ogbench/cube-single-tiny-v0", "task": 7}]}, "task"),
@@ -255,6 +277,15 @@ def test_a_training_job_run_again_resumes_its_checkpoint_and_other_options_retra
     snakemake(workdir, target, "--cores", "1", "--configfile", "other.yaml", "--forcerun", "fql")
     assert "is complete" in (workdir / "logs/fql/tiny/reflow/seed0.log").read_text()
     assert (run / "config.yaml").is_file() and pd.read_csv(run / "train.csv")["epoch"].max() == 2
+    # an online job run again with more env steps resumes its own copy of the offline run
+    online = dict(base, datasets=[{**entry, "stages": ["bc", "fql", "fql_online"]}], fql=other)
+    online_target = "results/fql_online/tiny/reflow/seed0/model.pt"
+    for steps in (30, 60):
+        budget = {"common": {"online_steps": steps, "online_eval_freq": 30}}
+        workflow_copy(workdir, tiny_config(minari_root, **online, fql_online=budget), name="online.yaml")
+        snakemake(workdir, online_target, "--cores", "1", "--configfile", "online.yaml")
+    assert "env_steps 30" in (workdir / "logs/fql_online/tiny/reflow/seed0.log").read_text()
+    assert load_checkpoint(workdir / online_target)["env_steps"] == 60
 
 
 def test_ogbench_entry_passes_its_task_reward_and_chunk_to_training(tmp_path, minari_root):
@@ -335,7 +366,7 @@ def test_config_files_are_valid():
 
 PIPELINE_SET = {"dataset", "source", "task", "reward", "model", "flow", "seed", "threads", "out", "device"}
 PIPELINE_SET |= {"wandb_project", "no_wandb", "distribution", "flows", "epochs", "steps", "inference_steps"}
-PIPELINE_SET |= {"init", "wandb_mode", "policy", "replace_other_run"}
+PIPELINE_SET |= {"init", "wandb_mode", "policy", "replace_other_run", "online_env"}
 
 
 def _bc_config():

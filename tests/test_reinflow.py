@@ -124,14 +124,73 @@ def test_gae_by_hand():
     torch.testing.assert_close(ret, expected + values)
 
 
-def test_return_scale_is_the_std_of_the_discounted_return():
-    scale = ReturnScale(2, 0.5)
-    rewards = [np.array([1.0, 2.0]), np.array([3.0, 0.0]), np.array([1.0, 1.0])]
-    ends = [np.array([False, True]), np.array([False, False]), np.array([False, False])]
-    for r, e in zip(rewards, ends, strict=True):
-        out = scale(r, e)
-    returns = [1.0, 2.0, 3.5, 0.0, 2.75, 1.0]  # per step and env: γR + r, env 1's reset after step 0
-    assert out == pytest.approx(np.array([1.0, 1.0]) / np.std(returns))
+def test_return_scale_divides_a_whole_rollout_by_the_std_of_its_discounted_returns():
+    """The reference's running reward scaling: one update per iteration with every env's and step's
+    discounted return, then every reward of the iteration divided by the std so far (first iteration:
+    its own returns' std; second: the std of both iterations' returns together)."""
+    scale = ReturnScale(0.5)
+    rewards = np.array([[1.0, 2.0], [3.0, 0.0], [1.0, 1.0]])
+    ends = np.array([[False, True], [False, False], [False, False]])
+    returns = [1.0, 2.0, 3.5, 0.0, 2.75, 1.0]  # per step and env: γR + r, env 1's restart after step 0
+    assert scale(rewards, ends) == pytest.approx(rewards / np.std(returns))
+    second = np.array([[4.0, -2.0]])
+    assert scale(second, np.zeros((1, 2), bool)) == pytest.approx(second / np.std(returns + [4.0, -2.0]))
+    rare = np.zeros((200, 1))
+    rare[-1] = 1.0  # one reward among 200 steps: 200 / √199 ≈ 14 stds, clipped
+    assert ReturnScale(0.0)(rare, np.zeros((200, 1), bool)).max() == 10.0  # RETURN_CLIP
+
+
+def test_kl_stop_ends_the_iterations_updates_of_both_networks():
+    """Once a minibatch's approximate KL exceeds target_kl, neither the actor nor the critic takes
+    another step in that iteration (the reference's break); without a target, every minibatch steps."""
+    # the first minibatch's KL is 0 (nothing moved yet), the second's exceeds any positive target
+    for target_kl, steps in ((1e-12, 2), (0.0, 3 * 4)):
+        agent = _agent(
+            target_kl=target_kl, update_epochs=3, minibatches=4, critic_warmup_iters=0, clip_eps=0.2
+        )
+        obs = torch.randn(64, OBS)
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            path = agent.chain.sample(obs, gen)
+            logp = agent.normalized_log_prob(obs, path)
+        batch = {"obs": obs, "path": path.transpose(0, 1), "logp": logp}
+        batch |= {"advantages": torch.randn(64, generator=gen), "returns": torch.randn(64, generator=gen)}
+        optimizers = {
+            "actor": torch.optim.AdamW(agent.chain.parameters(), lr=1e-2),
+            "critic": torch.optim.AdamW(agent.value.parameters(), lr=1e-2),
+        }
+        run = type("Run", (), {"iteration": 0, "step": 0, "device": torch.device("cpu"), "generator": gen})()
+        info = update(agent, optimizers, batch, agent.cfg, run)
+        assert run.step == steps, target_kl
+        for name, optimizer in optimizers.items():
+            taken = {int(state["step"]) for state in optimizer.state.values()}
+            assert taken == {steps}, (name, taken)
+        assert info["train/kl_stopped"] == float(target_kl > 0)
+
+
+def test_sigma_in_data_units_scales_the_noise_and_measures_the_likelihood_in_them():
+    """σ = u ⊙ σ̃ with u the data's half-range per dimension: each step's noise std is u times the
+    unit-free one, ratios are unchanged, and the clamped per-factor likelihood is the one in the data's
+    units (x/u): log-likelihood + K Σ log u."""
+    units = torch.tensor([0.5, 0.2, 1.0, 0.1])
+    plain, scaled = _chain("reflow", 2, seed=3), _chain("reflow", 2, seed=3)
+    scaled.noise = NoiseNet(OBS, H * ACT, (8,), 0.1, 0.3, units)
+    scaled.noise.net.load_state_dict(plain.noise.net.state_dict())
+    obs, t = torch.randn(5, OBS), torch.full((5,), 0.5)
+    torch.testing.assert_close(scaled.noise(obs, t), units * plain.noise(obs, t))
+    path = scaled.sample(obs, torch.Generator().manual_seed(1))
+    agent = ReinFlowAgent(ReinFlowConfig(init="x", logprob_clamp=0.0), scaled, OBS)
+    # the noisy steps measured in the data's units: z' = z / u, σ' = σ / u
+    expected = Normal(0.0, 1.0).log_prob(path[0]).sum(-1)
+    grid = [1.0, 0.5, 0.0]
+    for k in range(2):
+        r, tk = torch.full((5,), grid[k + 1]), torch.full((5,), grid[k])
+        mean = scaled.mean(obs, path[k], tk, r)
+        expected = expected + Normal(mean / units, scaled.noise(obs, tk) / units).log_prob(
+            path[k + 1] / units
+        ).sum(-1)
+    torch.testing.assert_close(agent.normalized_log_prob(obs, path), expected / scaled.factors)
+    assert "units" not in scaled.noise.state_dict()  # recomputed from the dataset at each start
 
 
 def test_sigma_max_holds_then_decays():
@@ -139,7 +198,7 @@ def test_sigma_max_holds_then_decays():
     assert sigma_max_at(cfg, 0, 100) == sigma_max_at(cfg, 35, 100) == pytest.approx(0.3)
     assert sigma_max_at(cfg, 100, 100) == pytest.approx(0.3 * 0.1 + 0.7 * 0.3)
     assert 0.24 < sigma_max_at(cfg, 60, 100) < 0.3
-    assert sigma_max_at(ReinFlowConfig(init="x", sigma_decay=False), 100, 100) == 0.24
+    assert sigma_max_at(ReinFlowConfig(init="x", sigma_decay=False), 100, 100) == 0.14
 
 
 def test_a_bandit_improves():
@@ -213,6 +272,8 @@ def _reinflow_args(init, out, *extra):
         "1",
         "--eval_episodes",
         "2",
+        "--critic_warmup_iters",
+        "0",
         "--no_wandb",
         "--threads",
         "1",
@@ -300,7 +361,7 @@ def test_reinflow_refuses_bad_input_in_one_line(bc_flow, tmp_path, capsys):
     cases = {
         ("--init", str(tmp_path / "nope.pt")): "does not exist",
         ("--init", str(bc_flow), "--policy", "onestep"): "'onestep' is not in",
-        ("--init", str(bc_flow), "--sigma_min", "0.5"): "sigma_max = 0.24 is not allowed",
+        ("--init", str(bc_flow), "--sigma_min", "0.5"): "sigma_max = 0.14 is not allowed",
     }
     for extra, needle in cases.items():
         assert main([*_reinflow_args(bc_flow, tmp_path / "o"), *extra]) == 2

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slurm
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 # what the profile must send where: training (offline and online), evaluation and the 2D study to a GPU,
 # the rest to CPUs
-GPU_RULES = {"bc", "fql", "fql_online", "reinflow", "eval", "toy2d"}
+GPU_RULES = {"bc", "fql", "online", "reinflow", "eval", "toy2d"}
 CPU_RULES = {
     "data",
     "dataset_card",

@@ -16,6 +16,8 @@ learning rates (with equal rates this is the reference's single Adam). h = 1 is 
 Offline → online (`online_steps` > 0): then the one-step policy acts in the env (chunks open-loop),
 finished episodes join a replay that also holds the dataset (sampled uniformly, as the reference does),
 each env step is followed by `updates_per_step` updates, and `online/*` logs the episodes' returns.
+With `online_env` false the same updates run on the offline data alone, no env step taken: the
+control that attributes an online run's lift to its env data rather than to its extra updates.
 The online phase differs from the references' in three ways, each measured (docs/online.md):
 - An online episode joins the replay when it ends; the references add each transition at once. At
   any update the replay lacks at most the current episode: on cube-single (200-episode set) ≤ 200
@@ -79,10 +81,10 @@ from myreinflow.run import MetricMean, TrainingRun, due
 from myreinflow.utils import seed_everything, setup_runtime
 
 # keys that may change between a run and its resumption without changing what is trained so far (`out`:
-# the pipeline's fql_online stage continues a copy of each offline run in its own directory;
-# `updates_per_step`, `online_warmup_steps`: the offline phase does not read them)
+# the pipeline's online stages continue a copy of each offline run in its own directory;
+# `updates_per_step`, `online_warmup_steps`, `online_env`: the offline phase does not read them)
 RESUMABLE_KEYS = RunOptions.RUN_KEYS | {"epochs", "online_steps", "eval_freq", "online_eval_freq"}
-RESUMABLE_KEYS |= {"updates_per_step", "online_warmup_steps"}
+RESUMABLE_KEYS |= {"updates_per_step", "online_warmup_steps", "online_env"}
 RESUMABLE_KEYS |= {"eval_episodes", "eval_flow", "out", "source", "compile"}
 
 
@@ -453,7 +455,8 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
         log(run, agent, info, mean.pop(), evaluate_now)
         bar.update(1)
     if run.env_steps < cfg.online_steps:
-        online_phase(cfg, agent, optimizer, data, online, run, info, step, stage)
+        phase = online_phase if cfg.online_env else offline_continued
+        phase(cfg, agent, optimizer, data, online, run, info, step, stage)
     if not run.ckpt_path.is_file():  # nothing was trained (0 epochs, no online steps): still a valid output
         log(run, agent, info, {}, True)
     run.close()
@@ -532,3 +535,30 @@ def online_phase(
         if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
             log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)
     env.close()
+
+
+def offline_continued(
+    cfg,
+    agent,
+    optimizer,
+    data,
+    online: OnlineEpisodes,
+    run: TrainingRun,
+    info: dict,
+    step=update,
+    stage="fql",
+) -> None:
+    """The control of `online_phase` (`online_env` false): the same schedule of updates (none before
+    `online_warmup_steps`, then `updates_per_step` per step) and evaluations, on the offline data alone.
+    `env_steps` counts the phase's steps, so that its curve and the online run's share their x values;
+    no step is taken in an env (evaluations roll out in their own envs, as offline)."""
+    mean = MetricMean()
+    bar = run.bar(cfg.online_steps, run.env_steps, f"{stage} offline-continued")
+    while run.env_steps < cfg.online_steps:
+        run.env_steps += 1
+        bar.update(1)
+        for _ in range(cfg.updates_per_step if run.env_steps >= cfg.online_warmup_steps else 0):
+            mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
+            run.step += 1
+        if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
+            log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)

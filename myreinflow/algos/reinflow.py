@@ -18,8 +18,9 @@ chain is the pretrained sampler: evaluation acts with it (the `flow` or `onestep
 
 One iteration. Each of `num_envs` envs (reset at the iteration's start, seeded) acts `rollout_chunks`
 chunks (default: one episode's worth), each run open-loop for its whole length (`ChunkEnv`: one PPO
-transition, rewards summed, γ per chunk, ended early by the episode's end); rewards are divided by the
-running std of the discounted return and clipped to ±10; GAE(γ, λ) with V(s) from a value network,
+transition, rewards summed, γ per chunk, ended early by the episode's end); the rollout's rewards are
+divided by the running std of the discounted return, updated once per iteration with the whole
+rollout's returns, and clipped to ±10; GAE(γ, λ) with V(s) from a value network,
 truncated episodes bootstrapped from their final observation and an unfinished rollout from its last
 one. Then `update_epochs` passes of `minibatches` minibatches, each one step of two AdamW optimizers:
 
@@ -29,14 +30,19 @@ one. Then `update_epochs` passes of `minibatches` minibatches, each one step of 
 with r = exp(ℓ_new − ℓ_old), ℓ the chain's log-likelihood divided by its (K + 1)·D factors and clamped
 to ±`logprob_clamp`, H̄ the entropy divided likewise, A normalised per minibatch, and a_θ, a_ref the
 deterministic chains (no noise) of the fine-tuned and of the frozen starting policy from the same noise
-z. An iteration stops early once the mean of (r − 1) − log r exceeds `target_kl`. The first
-`critic_warmup_iters` iterations train the critic only. With `sigma_decay`, σ_max holds for the first
-35 % of the iterations, then falls by a half cosine to 0.3 σ_min + 0.7 σ_max.
+z. An iteration's updates, both networks', stop once a minibatch's mean of (r − 1) − log r exceeds
+`target_kl`. The first `critic_warmup_iters` iterations train the critic only. With `sigma_decay`, σ_max
+holds for the first 35 % of the iterations, then falls by a half cosine to 0.3 σ_min + 0.7 σ_max.
 
 As in the reference: the noise network is an MLP over the state and a time embedding with tanh hidden
-layers, its output h mapped to log σ² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2; the whole
-policy (velocity and noise networks) trains with one learning rate, the critic with another; V(s) is a
-fresh MLP; ε = 0.01, entropy weight 0.03, 5 epochs, no gradient clipping, γ 0.99, λ 0.95.
+layers, its output h mapped to log σ² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2; σ is in the
+units of the reference's action normalisation (`sigma_units data`: each dimension's half-range in the
+dataset; the project's normalisation maps the action bounds to ±1, so σ is multiplied per dimension by
+the data's half-range in those units, and the clamped per-factor likelihood is measured in the data's
+units); the whole policy (velocity and noise networks) trains with one learning rate, the critic with
+another; V(s) is a fresh MLP; 5 epochs, no gradient clipping, γ 0.99, λ 0.95, ε = 0.01; the defaults
+otherwise are the reference's state-based manipulation ones (robomimic transport, ReFlow): σ in
+[0.08, 0.14], entropy weight 0.01, target KL 0.01, 2 critic warm-up iterations.
 
 Deliberate deviations, each to keep the likelihood exact and the sampler the pretrained one:
 - Intermediate means are not clipped to ±1 (the reference clips them): the project's flows are trained
@@ -69,6 +75,7 @@ from torch import nn
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.config import RunOptions
 from myreinflow.configs import ReinFlowConfig
+from myreinflow.data import load_dataset
 from myreinflow.envs import _spec
 from myreinflow.errors import UserError
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
@@ -89,17 +96,27 @@ RETURN_CLIP = 10.0  # scaled rewards are clipped to ±10
 
 
 class NoiseNet(nn.Module):
-    """σ(s, t) ∈ [σ_min, σ_max]^D: an MLP (tanh) over the state and a sinusoidal embedding of t, its
-    output h mapped to log σ² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2."""
+    """σ(s, t) = u ⊙ σ̃(s, t), σ̃ ∈ [σ_min, σ_max]^D: an MLP (tanh) over the state and a sinusoidal
+    embedding of t, its output h mapped to log σ̃² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2;
+    u (`units`, default 1) the length of one unit of σ per dimension in the policy's action space."""
 
     def __init__(
-        self, cond_dim: int, out_dim: int, hidden: tuple[int, ...], sigma_min: float, sigma_max: float
+        self,
+        cond_dim: int,
+        out_dim: int,
+        hidden: tuple[int, ...],
+        sigma_min: float,
+        sigma_max: float,
+        units: torch.Tensor | None = None,
     ):
         super().__init__()
         self.embed = SinusoidalEmbedding(16)
         self.net = MLP(cond_dim + 16, out_dim, hidden, activation="tanh")
         self.register_buffer("log_var_min", torch.tensor(2 * math.log(sigma_min)))
         self.register_buffer("log_var_max", torch.tensor(2 * math.log(sigma_max)))
+        # recomputed from the dataset at each start (`sigma_units`), so not part of the checkpoint
+        units = torch.ones(out_dim) if units is None else torch.as_tensor(units, dtype=torch.float32)
+        self.register_buffer("units", units, persistent=False)
 
     def set_sigma_max(self, sigma_max: float) -> None:
         self.log_var_max.fill_(2 * math.log(sigma_max))
@@ -107,7 +124,7 @@ class NoiseNet(nn.Module):
     def forward(self, obs: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         h = self.net(torch.cat([obs, self.embed(t)], dim=-1))
         log_var = self.log_var_min + (self.log_var_max - self.log_var_min) * (torch.tanh(h) + 1) / 2
-        return torch.exp(0.5 * log_var)
+        return self.units * torch.exp(0.5 * log_var)
 
 
 class NoisyChain(nn.Module):
@@ -174,10 +191,13 @@ class ReinFlowAgent(nn.Module):
     def normalized_log_prob(
         self, obs: torch.Tensor, path: torch.Tensor, clamped: bool = True
     ) -> torch.Tensor:
-        """The log-likelihood per Gaussian factor, clamped to ±logprob_clamp (0: not clamped). A clamped
-        value has no gradient: with small σ (about 0.05 and below) the per-factor density exceeds 1 and
-        the policy stops learning; `train/clamped` logs the fraction."""
-        logp = self.chain.log_prob(obs, path) / self.chain.factors
+        """The log-likelihood per Gaussian factor, the noisy steps' densities measured in σ's units (those
+        of the reference's action normalisation: + K Σ_d log u_d, which leaves every ratio as it is),
+        clamped to ±logprob_clamp (0: not clamped). A clamped value has no gradient: with small σ (about
+        0.05 units and below) the per-factor density exceeds 1 and the policy stops learning;
+        `train/clamped` logs the fraction."""
+        units = self.chain.steps * self.chain.noise.units.log().sum()
+        logp = (self.chain.log_prob(obs, path) + units) / self.chain.factors
         c = self.cfg.logprob_clamp
         return logp.clamp(-c, c) if c > 0 and clamped else logp
 
@@ -192,7 +212,8 @@ class ReinFlowAgent(nn.Module):
         ratio = log_ratio.exp()
         eps = self.cfg.clip_eps
         pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - eps, 1 + eps)).mean()
-        entropy = (self.chain.entropy(obs) / self.chain.factors).mean()
+        units = self.chain.steps * self.chain.noise.units.log().sum()  # in σ's units, as the likelihood
+        entropy = ((self.chain.entropy(obs) - units) / self.chain.factors).mean()
         loss = pg_loss - self.cfg.ent_coef * entropy
         info = {"pg_loss": pg_loss, "entropy": entropy, "ratio": ratio.mean(), "clamped": clamped}
         info |= {
@@ -243,28 +264,32 @@ class ChunkEnv(gym.Wrapper):
 
 
 class ReturnScale:
-    """Running std of the discounted return per env (Welford over every step's return): rewards are
-    divided by it and clipped to ±RETURN_CLIP."""
+    """Running std of the discounted return (the reference's `RunningRewardScaler`): once per iteration,
+    the returns of every env and step of its rollout (γR + r, restarted after an episode's end) update
+    the running statistics, then each reward of the iteration is divided by their std and clipped to
+    ±RETURN_CLIP."""
 
-    def __init__(self, num_envs: int, gamma: float):
-        self.gamma, self.returns = gamma, np.zeros(num_envs)
+    def __init__(self, gamma: float):
+        self.gamma = gamma
         self.count, self.mean, self.m2 = 0, 0.0, 0.0
 
     def __call__(self, rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        self.returns = self.returns * self.gamma + rewards
-        for value in self.returns.tolist():  # plain floats: the checkpoint loads weights only
-            self.count += 1
-            delta = value - self.mean
-            self.mean += delta / self.count
-            self.m2 += delta * (value - self.mean)
-        self.returns[ends] = 0.0
-        std = math.sqrt(self.m2 / self.count) if self.count > 1 else 1.0
-        return np.clip(rewards / (std + 1e-8), -RETURN_CLIP, RETURN_CLIP)
+        """(T, N) rewards of one rollout scaled; `ends` (T, N): an episode ended at that step."""
+        returns, running = np.zeros_like(rewards, dtype=np.float64), np.zeros(rewards.shape[1])
+        for t in range(rewards.shape[0]):
+            running = running * self.gamma + rewards[t]
+            returns[t] = running
+            running = np.where(ends[t], 0.0, running)
+        n, mean, m2 = returns.size, float(returns.mean()), float(((returns - returns.mean()) ** 2).sum())
+        total = self.count + n  # Chan et al.'s merge of two sets' mean and sum of squares
+        delta = mean - self.mean
+        self.m2 += m2 + delta**2 * self.count * n / total
+        self.mean += delta * n / total
+        self.count = total
+        var = self.m2 / self.count
+        return np.clip(rewards / math.sqrt(var + 1e-8), -RETURN_CLIP, RETURN_CLIP)
 
-    def reset(self) -> None:
-        self.returns[:] = 0.0
-
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict:  # plain floats: the checkpoint loads weights only
         return {"count": self.count, "mean": self.mean, "m2": self.m2}
 
     def load_state_dict(self, state: dict) -> None:
@@ -316,7 +341,6 @@ def collect(
     n, device = cfg.num_envs, run.device
     first_seed = online_reset_seed(cfg.seed, run.env_steps)
     raw, _ = envs.reset(seed=[first_seed + i for i in range(n)])
-    scale.reset()
 
     def tensor(array) -> torch.Tensor:
         return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device)
@@ -345,13 +369,13 @@ def collect(
         for i in np.flatnonzero(ended):
             episodes.append((float(episode_return[i]), float(success[i])))
         episode_return[ended] = 0.0
-        scaled = scale(reward, ended) if cfg.reward_scale else reward
         items = {"obs": obs, "path": path.transpose(0, 1), "logp": logp, "value": value}
-        items |= {"next_value": next_value, "reward": tensor(scaled)}
-        items |= {"terminated": tensor(terminated), "end": tensor(ended)}
+        items |= {"next_value": next_value, "reward": reward, "terminated": tensor(terminated), "end": ended}
         for key, item in items.items():
             steps[key].append(item)
-    stacked = {k: torch.stack(v) for k, v in steps.items()}
+    rewards, ends = np.stack(steps.pop("reward")), np.stack(steps.pop("end"))
+    scaled = scale(rewards, ends) if cfg.reward_scale else rewards  # the whole rollout at once
+    stacked = {k: torch.stack(v) for k, v in steps.items()} | {"reward": tensor(scaled), "end": tensor(ends)}
     advantages, returns = gae(
         stacked["reward"], stacked["value"], stacked["next_value"], stacked["terminated"],
         stacked["end"], cfg.gamma, cfg.gae_lambda,
@@ -364,8 +388,9 @@ def collect(
 
 
 def update(agent: ReinFlowAgent, optimizers: dict, batch: dict, cfg: ReinFlowConfig, run) -> dict:
-    """`update_epochs` passes of `minibatches` minibatches over one rollout; the actor steps only after
-    the critic's warm-up, and not at all once the approximate KL exceeds `target_kl`."""
+    """`update_epochs` passes of `minibatches` minibatches over one rollout, each a step of the critic
+    and (after the critic's warm-up) of the actor; once a minibatch's approximate KL exceeds
+    `target_kl`, the iteration's updates stop, both networks' (as the reference's)."""
     size = batch["obs"].shape[0]
     per = max(1, size // cfg.minibatches)
     train_actor = run.iteration >= cfg.critic_warmup_iters
@@ -376,13 +401,17 @@ def update(agent: ReinFlowAgent, optimizers: dict, batch: dict, cfg: ReinFlowCon
             minibatch = {k: v[order[start : start + per]] for k, v in batch.items()}
             critic_loss, info = agent.critic_loss(minibatch)
             gradient_step(critic_loss, optimizers["critic"], max_grad_norm=cfg.max_grad_norm)
-            if train_actor and not stopped:
+            if train_actor:
                 actor_loss, actor_info = agent.actor_loss(minibatch, run.generator)
                 gradient_step(actor_loss, optimizers["actor"], max_grad_norm=cfg.max_grad_norm)
                 info |= actor_info
                 stopped = cfg.target_kl > 0 and float(actor_info["train/approx_kl"]) > cfg.target_kl
             mean.add(info)
             run.step += 1
+            if stopped:
+                break
+        if stopped:
+            break
     return mean.pop() | {"train/kl_stopped": float(stopped)}
 
 
@@ -410,6 +439,21 @@ def starting_policy(cfg: ReinFlowConfig, device) -> tuple[str, ChunkPolicy, dict
     return name, policy, ckpt["dataset"], checkpoint_flow(ckpt)
 
 
+def sigma_units(cfg: ReinFlowConfig, policy: ChunkPolicy, info: dict) -> torch.Tensor | None:
+    """Per dimension of a chunk, the length of one unit of σ in the policy's normalised actions (which
+    span the action bounds as ±1): None (`bounds`: 1) or (`data`) each action dimension's half-range in
+    the dataset, as if actions were normalised by the data's min and max (the reference's
+    normalisation)."""
+    if cfg.sigma_units == "bounds":
+        return None
+    dataset = load_dataset(info["dataset_id"], progress=False)
+    actions = np.concatenate([episode.actions for episode in dataset.iterate_episodes()])
+    device = policy.normalizer.act_low.device
+    scaled = policy.normalizer.scale_action(torch.as_tensor(actions, dtype=torch.float32, device=device))
+    half_range = ((scaled.max(0).values - scaled.min(0).values) / 2).clamp_min(1e-3)
+    return half_range.repeat(policy.horizon_steps)
+
+
 def rollout_chunks(cfg: ReinFlowConfig, info: dict, horizon: int) -> int:
     """Chunks per env and iteration: `rollout_chunks`, or enough for one episode up to the env's time
     limit (envs reset at every iteration, so a shorter rollout never sees an episode's later steps)."""
@@ -430,7 +474,8 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     if policy.kind == "onestep" and cfg.inference_steps > 1:
         raise UserError(f"inference_steps = {cfg.inference_steps} is not allowed; a one-step policy has 1")
     cond_dim, dim = policy.spec["obs_dim"], policy.horizon_steps * policy.spec["act_dim"]
-    noise = NoiseNet(cond_dim, dim, cfg.noise_hidden, cfg.sigma_min, cfg.sigma_max)
+    units = sigma_units(cfg, policy, info)
+    noise = NoiseNet(cond_dim, dim, cfg.noise_hidden, cfg.sigma_min, cfg.sigma_max, units)
     chain = NoisyChain(policy.model.train(), policy.kind, steps, noise).to(device)
     agent = ReinFlowAgent(cfg, chain, cond_dim).to(device)
     optimizers = {
@@ -439,7 +484,7 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
             agent.value.parameters(), lr=cfg.lr_critic, weight_decay=cfg.critic_weight_decay
         ),
     }
-    scale = ReturnScale(cfg.num_envs, cfg.gamma)
+    scale = ReturnScale(cfg.gamma)
     chunks = rollout_chunks(cfg, info, policy.horizon_steps)
     per_iteration = cfg.num_envs * chunks * policy.horizon_steps  # at most: episodes may end early
     iterations = max(1, math.ceil(cfg.env_steps / per_iteration)) if cfg.env_steps else 0

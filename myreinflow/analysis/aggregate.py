@@ -332,48 +332,79 @@ def _wilson(mean: float, n: int, metric: str) -> dict:
 
 
 # the online stages: stage → (its name, the policy of its runs that acts online, None: the run's one
-# policy). FQL online continues the FQL run (its one-step policy acts); ReinFlow fine-tunes one policy: an
-# FQL run's one-step policy, or the BC flow where the dataset has no FQL stage
-ONLINE_STAGES = {"fql_online": ("FQL online", "onestep"), "reinflow": ("ReinFlow", None)}
+# policy). {algo}_online continues the offline {algo} run (its acting policy acts: FQL's one-step policy,
+# MeanFlow-QL's and QC's flow); ReinFlow fine-tunes one policy: an FQL run's one-step policy, or the BC flow
+# where the dataset has no FQL stage
+ONLINE_STAGES = {
+    "fql_online": ("FQL online", "onestep"),
+    "mfql_online": ("MeanFlow-QL online", "flow"),
+    "qc_online": ("QC online", "flow"),
+    "reinflow": ("ReinFlow", None),
+}
+# each online stage's control: the offline run continued for as many updates without the env
+CONTROL_STAGES = {f"{algo}_continued": f"{algo}_online" for algo in ("fql", "mfql", "qc")}
 # how a flow (or baseline) is named in headline rows and figures
 FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "2-rectified flow", "mlp": "MLP"}
 
 
 def online_headline(table: pd.DataFrame, best: pd.DataFrame) -> list[dict]:
-    """Online fine-tuning against its offline start, per dataset, online stage and flow: the acting
-    policy after the online stage minus the same policy before it (an FQL one-step policy against the
-    FQL run's, at its one step; a flow fine-tuned by ReinFlow from BC against the BC flow, each at its
-    best steps), in the dataset's headline metric, with final distances where the env has them."""
+    """Online fine-tuning, per dataset, online stage and flow, in the dataset's headline metric (with
+    final distances where the env has them): the acting policy after the online stage minus the same
+    policy before it (an online run's against its offline run's, as it acts: CRITIC_METHODS' steps; a
+    ReinFlow run's against the policy it started from, each at its best steps) and, where the control
+    ran, minus the control's: the lift the env's data bought beyond the extra updates."""
+    controls = {online: control for control, online in CONTROL_STAGES.items()}
     rows = []
     for dataset in sorted(table["dataset"].unique()):
         metric = headline_metric(table[table["dataset"] == dataset])
         at = best[(best["dataset"] == dataset) & (best["metric"] == metric)]
         for stage, (name, acting) in ONLINE_STAGES.items():
-            runs = at[(at["stage"] == stage) & (at["policy"] == acting if acting else True)]
-            for _, after in runs.iterrows():
-                start = "fql" if after["policy"] == "onestep" else "bc"
-                before = at[
-                    (at["stage"] == start) & (at["flow"] == after["flow"]) & (at["policy"] == after["policy"])
-                ]
-                if not len(before):
-                    continue
-                before = before.iloc[0]
-                what = "one-step policy" if after["policy"] == "onestep" else "flow"
-                rows.append(
-                    {
-                        "dataset": dataset,
-                        "stage": stage,
-                        "metric": metric,
-                        "question": f"{name} minus offline {start.upper()} "
-                        f"({FLOW_LABELS.get(after['flow'], after['flow'])} {what})",
-                        **_side("a", table, after),
-                        **_side("b", table, before),
-                        "difference": float(after["mean"] - before["mean"]),
-                        "holds": bool(after["mean"] > before["mean"]),
-                        "criterion": "difference > 0",
-                    }
-                )
+            for _, run in at[
+                (at["stage"] == stage) & (at["policy"] == acting if acting else True)
+            ].iterrows():
+                flow, policy = run["flow"], run["policy"]
+                if stage in controls:  # against its offline run, then its control, as it acts
+                    start = stage.removesuffix("_online")
+                    steps = CRITIC_METHODS[(start, flow)][2]
+                    versus = {start: f"offline {STAGE_NAMES[start]}", controls[stage]: CONTROL_WORDS}
+                else:  # ReinFlow: against the policy it started from, each at its best steps
+                    start, steps = ("fql" if policy == "onestep" else "bc"), None
+                    versus = {start: f"offline {STAGE_NAMES[start]}"}
+                after = _policy_row(table, at, stage, dataset, flow, policy, steps, metric)
+                what = "one-step policy" if policy == "onestep" else "flow"
+                for other, other_name in versus.items():
+                    before = _policy_row(table, at, other, dataset, flow, policy, steps, metric)
+                    if after is None or before is None:
+                        continue
+                    rows.append(
+                        {
+                            "dataset": dataset,
+                            "stage": stage,
+                            "metric": metric,
+                            "question": f"{name} minus {other_name} ({FLOW_LABELS.get(flow, flow)} {what})",
+                            **_side("a", table, after),
+                            **_side("b", table, before),
+                            "difference": float(after["mean"] - before["mean"]),
+                            "holds": bool(after["mean"] > before["mean"]),
+                            "criterion": "difference > 0",
+                        }
+                    )
     return rows
+
+
+def _policy_row(table, best, stage, dataset, flow, policy, steps, metric):
+    """The summary row of `stage`'s `policy` of `flow` at `steps` on `dataset` (None: at its best steps,
+    from `best`), or None."""
+    if steps is None:
+        hit = best[(best["stage"] == stage) & (best["dataset"] == dataset) & (best["flow"] == flow)]
+        hit = hit[hit["policy"] == policy]
+    else:
+        hit = _score(table, stage, dataset, flow, policy, steps, metric)
+    return hit.iloc[0] if len(hit) else None
+
+
+CONTROL_WORDS = "its control (the offline run continued as long, no env)"
+STAGE_NAMES = {"fql": "FQL", "mfql": "MeanFlow-QL", "qc": "QC", "bc": "BC"}
 
 
 SIDE_COLUMNS = ("", "_mean", "_ci_low", "_ci_high", "_final_distance")

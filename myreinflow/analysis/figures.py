@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from myreinflow.analysis.aggregate import (  # noqa: E402
+    CONTROL_STAGES,
     CRITIC_METHODS,
     FLOW_LABELS,
     ONLINE_STAGES,
@@ -54,6 +55,9 @@ SUMMARY_COLUMNS = (
     "ci_low",
     "ci_high",
 )
+# each critic-based method's colour, in its figures and in the online one: FQL in the flows' colours,
+# MeanFlow-QL and the QCs in others
+METHOD_COLORS = dict(zip(CRITIC_METHODS, [_CB[0], _CB[1], _CB[2], _CB[3], _CB[4]], strict=True))
 # a solid line is swept over the inference steps; dashed and dotted ones are reference levels
 POLICY_STYLES = {"flow": "-", "onestep": "--", "mlp": ":"}
 
@@ -535,8 +539,7 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
         raise UserError("train table has no dataset with two critic-based methods (fql, mfql and qc runs)")
     _theme()
     names = [name for _, name, _ in CRITIC_METHODS.values()]
-    # FQL in the flows' colours, MeanFlow-QL and the QCs in others
-    palette = dict(zip(names, [color("reflow"), color("meanflow"), _CB[2], _CB[3], _CB[4]], strict=True))
+    palette = {name: METHOD_COLORS[method] for method, (_, name, _) in CRITIC_METHODS.items()}
     table = as_trained(table)
     fig, axes = plt.subplots(len(datasets), 3, figsize=(15, 3.8 * len(datasets)), squeeze=False)
     for row, dataset in zip(axes, datasets, strict=True):
@@ -600,13 +603,26 @@ def plot_rl(train: pd.DataFrame, table: pd.DataFrame, out: str | Path) -> None:
 ONLINE_METRICS = ("final_distance", "success", "normalized_score")
 
 
+# the online figure's lines: each online stage (solid; ReinFlow dashed) and each control (dotted) in the
+# colour of the offline method it continues (ReinFlow: its flow's, FQL's)
+ONLINE_LINES = {
+    **{stage: (name, "") for stage, (name, _) in ONLINE_STAGES.items()},
+    **{
+        c: (f"{ONLINE_STAGES[o][0].removesuffix(' online')}, control", (1, 1.5))
+        for c, o in CONTROL_STAGES.items()
+    },
+}
+ONLINE_LINES["reinflow"] = (ONLINE_LINES["reinflow"][0], (4, 2))
+
+
 def _online_curves(train: pd.DataFrame) -> pd.DataFrame:
-    """Evaluations of the online runs (ONLINE_STAGES), one row per run and evaluation, from the offline
-    start (env step 0: an FQL online run's last offline evaluation, a ReinFlow run's first) on: `method`
-    (stage and flow), `env_steps`, `minutes` (env_steps at the method's mean env steps per second over its
+    """Evaluations of the online runs (ONLINE_LINES: the online stages and their controls), one row per
+    run and evaluation, from the offline start (step 0 of the online phase: an online run's last offline
+    evaluation, a ReinFlow run's first) on: `method` (stage and flow), `env_steps` (a control's: the
+    phase's steps, none in the env), `minutes` (env_steps at the method's mean steps per second over its
     seeds, evaluations included, so that seeds share their x values), `metric` and `value`."""
     frames = []
-    for stage, (name, _) in ONLINE_STAGES.items():
+    for stage, (name, _) in ONLINE_LINES.items():
         runs = train[train["stage"] == stage]
         if not len(runs) or "online/env_steps" not in runs:
             continue
@@ -616,7 +632,7 @@ def _online_curves(train: pd.DataFrame) -> pd.DataFrame:
             )
             if metric is None:  # a run without evaluations yet
                 continue
-            env = run["online/env_steps"].fillna(0)  # offline rows (FQL online): before env step 0
+            env = run["online/env_steps"].fillna(0)  # offline rows (online stages): before step 0
             evals = run[run[f"eval/{metric}"].notna()].assign(env_steps=env)
             start = evals[evals["env_steps"] == 0].tail(1)  # the offline policy's last evaluation
             evals = pd.concat([start, evals[evals["env_steps"] > 0]])
@@ -637,7 +653,7 @@ def _online_curves(train: pd.DataFrame) -> pd.DataFrame:
                 )
             )
     if not frames:
-        raise UserError(f"train table has no evaluations of online runs ({', '.join(ONLINE_STAGES)} stages)")
+        raise UserError(f"train table has no evaluations of online runs ({', '.join(ONLINE_LINES)} stages)")
     curves = pd.concat(frames, ignore_index=True)
     keys = ["stage", "dataset", "flow"]
     last = curves.sort_values("env_steps").groupby([*keys, "seed"]).tail(1)
@@ -646,29 +662,35 @@ def _online_curves(train: pd.DataFrame) -> pd.DataFrame:
     return curves.assign(minutes=curves["env_steps"] / curves["rate"] / 60)
 
 
+def _online_color(stage: str, flow: str):
+    """The colour of an online line: the offline method's it continues (ReinFlow: its flow's)."""
+    algo = stage.partition("_")[0]
+    return METHOD_COLORS.get((algo, flow), color(flow))
+
+
 def plot_online(train: pd.DataFrame, out: str | Path) -> None:
     """Online fine-tuning per dataset (rows): the acting policy's evaluations against env steps and
-    against wall-clock minutes, per method (line style) and flow (colour), from the offline start."""
+    against wall-clock minutes, per method in the colour of the offline method it continues (solid
+    online, dotted the control without the env, dashed ReinFlow), from the offline start."""
     _check(train, ("stage", "dataset", "flow", "seed", "step", "wall_s"), "train table")
     curves = _online_curves(train)
     _theme()
     datasets = sorted(curves["dataset"].unique())
-    methods = curves.drop_duplicates("method").sort_values(
-        ["stage", "flow"], key=lambda c: c.map({k: i for i, k in enumerate([*ONLINE_STAGES, *FLOW_LABELS])})
-    )
-    palette = dict(zip(methods["method"], methods["flow"].map(color), strict=True))
-    dashes = {
-        m: "" if stage == "fql_online" else (4, 2)
-        for m, stage in zip(methods["method"], methods["stage"], strict=True)
+    order = {k: i for i, k in enumerate([*ONLINE_LINES, *FLOW_LABELS])}
+    methods = curves.drop_duplicates("method").sort_values(["flow", "stage"], key=lambda c: c.map(order))
+    palette = {
+        m: _online_color(st, f)
+        for m, st, f in zip(methods["method"], methods["stage"], methods["flow"], strict=True)
     }
-    fig, axes = plt.subplots(len(datasets), 2, figsize=(11, 3.8 * len(datasets)), squeeze=False)
+    dashes = {m: ONLINE_LINES[stage][1] for m, stage in zip(methods["method"], methods["stage"], strict=True)}
+    fig, axes = plt.subplots(len(datasets), 2, figsize=(12, 4.2 * len(datasets)), squeeze=False)
     for row, dataset in zip(axes, datasets, strict=True):
         data = curves[curves["dataset"] == dataset]
         present = [m for m in methods["method"] if m in set(data["method"])]
         metric = data["metric"].iloc[0]
         seeds = int(data.groupby("method")["seed"].nunique().min())
         for ax, x, xlabel in (
-            (row[0], "env_steps", "env steps of online fine-tuning"),
+            (row[0], "env_steps", "env steps of online fine-tuning (a control: its steps without the env)"),
             (row[1], "minutes", "wall-clock minutes (evaluations included)"),
         ):
             style = dict(style="method", style_order=present, dashes=dashes)
@@ -689,7 +711,7 @@ def plot_online(train: pd.DataFrame, out: str | Path) -> None:
             if metric == "success":
                 ax.set_ylim(-0.05, 1.05)
         if row[0].get_legend() is not None:
-            sns.move_legend(row[0], "best", title="method · flow it started from")
+            sns.move_legend(row[0], "best", title="method · flow it started from", fontsize=8)
     fig.tight_layout()
     _save(
         fig,

@@ -2,7 +2,8 @@
 
 A result is matched to published entries by env family (`cube-single` of `cube-single-singletask-task2-v0`),
 reward variant and method: a BC stage is "BC" (the best BC policy of the dataset, any model, at its best
-steps), an FQL stage's one-step policy is "FQL" with h = 1 and "QC-FQL" with h > 1 (Q-chunking's name).
+steps), an FQL stage's one-step policy is "FQL" with h = 1 and "QC-FQL" with h > 1 (Q-chunking's name), an FQL
+online run's "FQL online" (FQL's offline-to-online numbers).
 A published number of one task (an entry with a `task`) is matched only by results of that task; 5-task
 averages by every task of the env. For each match the row holds the published number nearest to our update
 budget and the final one, so a CPU budget is never silently compared with a 1M-update number:
@@ -41,6 +42,8 @@ def method_of(stage: str, policy: str, horizon: int) -> str | None:
         return "BC"
     if stage == "fql" and policy == "onestep":
         return "FQL" if horizon == 1 else "QC-FQL"
+    if stage == "fql_online" and policy == "onestep" and horizon == 1:
+        return "FQL online"
     return None
 
 

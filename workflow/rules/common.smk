@@ -31,18 +31,37 @@ MINARI_ROOT = os.path.normpath(config["minari_root"])
 # the {dataset_id} of the data rule matches exactly the configured ids (which contain slashes)
 DATASET_IDS = "|".join(re.escape(i) for i in SOURCES)
 STAGES = {name: d.get("stages", config["stages"]) for name, d in DATASETS.items()}
-# FQL online continues the dataset's offline FQL runs
-for name, stages in STAGES.items():
-    if "fql_online" in stages and "fql" not in stages:
-        raise ValueError(
-            f"config key 'datasets': {name!r} has stage fql_online but not fql, the offline run it continues"
-        )
 SEEDS = config["seeds"]
 CRITIC_STAGES = (
     "fql",
     "mfql",
     "qc",
 )  # the offline critic-based stages (rule fql's {algo})
+# the stages of the online rule: {algo}_online continues each offline {algo} run in the env, {algo}_continued (its
+# control) for as many updates without it
+ONLINE_PHASES = {
+    "online": "the offline run it continues",
+    "continued": "the online run it controls",
+}
+
+
+def offline_stage(stage):
+    """The offline critic-based stage that an online stage ({algo}_online, {algo}_continued) continues;
+    None for any other stage."""
+    algo, _, phase = stage.partition("_")
+    return algo if algo in CRITIC_STAGES and phase in ONLINE_PHASES else None
+
+
+# an online stage needs the run it continues, a control the online run it is the control of
+for name, stages in STAGES.items():
+    for stage in stages:
+        algo = offline_stage(stage)
+        needs = f"{algo}_online" if stage.endswith("_continued") else algo
+        if algo and needs not in stages:
+            raise ValueError(
+                f"config key 'datasets': {name!r} has stage {stage} but not {needs},"
+                f" {ONLINE_PHASES[stage.partition('_')[2]]}"
+            )
 DISTRIBUTIONS = config["toy2d"]["distributions"]
 
 # Every job, local or on a cluster node (which reads this file again), sees the same environment:
@@ -149,6 +168,18 @@ def options(stage, dataset, flow):
     }
 
 
+def online_options(algo, phase, dataset, flow):
+    """Hyperparameters of an online job: the offline {algo} run's (its resumption checks they are the
+    same), then {algo}_online's budget; the control ({phase} continued) takes no env step.
+    """
+    control = {"online_env": False} if phase == "continued" else {}
+    return (
+        options(algo, dataset, flow)
+        | options(f"{algo}_online", dataset, flow)
+        | control
+    )
+
+
 def options_json(stage=None):
     """Params function: the job's hyperparameters as JSON (a YAML file for `--config`); the stage is
     `stage`, else the job's {algo} wildcard."""
@@ -165,9 +196,9 @@ def run_dir(output):
 def flows(stage, dataset):
     """What a stage trains on the config entry named `dataset`: its flows (the entry's `flows`, else the
     top-level ones), and at the bc stage its baselines too (likewise); mfql fine-tunes the MeanFlow only, so bc
-    trains a MeanFlow wherever mfql runs."""
+    trains a MeanFlow wherever mfql runs (an online stage: as the run it continues)."""
     chosen = DATASETS[dataset].get("flows", config["flows"])
-    if stage == "mfql":
+    if (offline_stage(stage) or stage) == "mfql":
         return ["meanflow"]
     if stage == "bc" and "mfql" in STAGES[dataset] and "meanflow" not in chosen:
         chosen = chosen + ["meanflow"]
@@ -186,7 +217,10 @@ def critic_methods(dataset):
     ]
 
 
-ONLINE_STAGES = ("fql_online", "reinflow")
+ONLINE_STAGES = (
+    *(f"{algo}_{phase}" for algo in CRITIC_STAGES for phase in ONLINE_PHASES),
+    "reinflow",
+)
 
 
 def reinflow_start(dataset):

@@ -1,5 +1,5 @@
 rule eval:
-    """Rollouts of every policy of one training run's checkpoint (BC, FQL, MFQL, QC, FQL online, ReinFlow)
+    """Rollouts of every policy of one training run's checkpoint (BC, FQL, MFQL, QC, online, ReinFlow)
     over the sweep of inference steps, one row per policy, steps and episode (`policy`: the flow, mlp,
     or FQL's one-step policy; `stage`: the run's stage in the study; a critic-based run acts as in
     training, with the best of its `candidates`)."""
@@ -12,7 +12,7 @@ rule eval:
     benchmark:
         "logs/benchmarks/eval/{stage}/{dataset}/{flow}/seed{seed}.tsv"
     wildcard_constraints:
-        stage="bc|fql|mfql|qc|fql_online|reinflow",
+        stage="|".join(["bc", *CRITIC_STAGES, *ONLINE_STAGES]),
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["eval"]

@@ -11,11 +11,20 @@ STAGE_WORDS = {
     "mfql": "MeanFlow-QL (the MeanFlow's one step is the actor)",
     "qc": "QC (Q-chunking's best-of-N: the flow acts, the critic picks the best of its samples)",
     "fql_online": "FQL online (the offline FQL run continued in the env)",
+    "mfql_online": "MeanFlow-QL online (the offline MeanFlow-QL run continued in the env)",
+    "qc_online": "QC online (the offline QC run continued in the env)",
+    "fql_continued": "the control of FQL online (the offline run continued as long, without the env)",
+    "mfql_continued": "the control of MeanFlow-QL online (the offline run continued as long, without the env)",
+    "qc_continued": "the control of QC online (the offline run continued as long, without the env)",
     "reinflow": "ReinFlow (PPO through the noise-injected sampler of the policy before it)",
 }
 # how long a stage trains, by its option: (option, unit)
 BUDGETS = {
-    "fql_online": ("online_steps", "env steps"),
+    **{f"{algo}_online": ("online_steps", "env steps") for algo in CRITIC_STAGES},
+    **{
+        f"{algo}_continued": ("online_steps", "steps without the env")
+        for algo in CRITIC_STAGES
+    },
     "reinflow": ("env_steps", "env steps"),
 }
 FLOW_WORDS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "mlp": "MLP"}
@@ -31,7 +40,9 @@ def _study_lines():
         for stage in STAGES[name]:
             trained = flows(stage, name)
             key, unit = BUDGETS.get(stage, ("epochs", "passes over the data"))
-            amount = options(stage, name, trained[0]).get(key)
+            # a control's budget is its online run's
+            source = f"{offline_stage(stage)}_online" if offline_stage(stage) else stage
+            amount = options(source, name, trained[0]).get(key)
             who = ", ".join(FLOW_WORDS[f] for f in trained)
             budget = f", {amount:,} {unit}" if amount is not None else ""
             stages.append(f"{STAGE_WORDS[stage]} of {who}{budget}")
