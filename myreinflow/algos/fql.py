@@ -525,9 +525,7 @@ def online_phase(
         episode.add(action, reward, terminated, obs)
         run.env_steps += 1
         bar.update(1)
-        for _ in range(cfg.updates_per_step if run.env_steps >= cfg.online_warmup_steps else 0):
-            mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
-            run.step += 1
+        step_updates(cfg, agent, optimizer, data, run, step, mean)
         if terminated or truncated:
             online.add(episode.arrays())
             reset_seed = online_reset_seed(cfg.seed, run.env_steps)
@@ -535,6 +533,14 @@ def online_phase(
         if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
             log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)
     env.close()
+
+
+def step_updates(cfg, agent, optimizer, data, run: TrainingRun, step, mean: MetricMean) -> None:
+    """The updates that follow one step of the online phase: `updates_per_step`, none before
+    `online_warmup_steps`."""
+    for _ in range(cfg.updates_per_step if run.env_steps >= cfg.online_warmup_steps else 0):
+        mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
+        run.step += 1
 
 
 def offline_continued(
@@ -557,8 +563,6 @@ def offline_continued(
     while run.env_steps < cfg.online_steps:
         run.env_steps += 1
         bar.update(1)
-        for _ in range(cfg.updates_per_step if run.env_steps >= cfg.online_warmup_steps else 0):
-            mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
-            run.step += 1
+        step_updates(cfg, agent, optimizer, data, run, step, mean)
         if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
             log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)

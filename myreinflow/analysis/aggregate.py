@@ -342,7 +342,7 @@ ONLINE_STAGES = {
     "reinflow": ("ReinFlow", None),
 }
 # each online stage's control: the offline run continued for as many updates without the env
-CONTROL_STAGES = {f"{algo}_continued": f"{algo}_online" for algo in ("fql", "mfql", "qc")}
+CONTROL_STAGES = {f"{algo}_continued": f"{algo}_online" for algo in CRITIC_STAGES}
 # how a flow (or baseline) is named in headline rows and figures
 FLOW_LABELS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "rectified": "2-rectified flow", "mlp": "MLP"}
 
@@ -404,7 +404,8 @@ def _policy_row(table, best, stage, dataset, flow, policy, steps, metric):
 
 
 CONTROL_WORDS = "its control (the offline run continued as long, no env)"
-STAGE_NAMES = {"fql": "FQL", "mfql": "MeanFlow-QL", "qc": "QC", "bc": "BC"}
+# how the offline stages are named in headline rows and figures (in the figures' panel order)
+STAGE_NAMES = {"bc": "BC", "fql": "FQL", "mfql": "MeanFlow-QL", "qc": "QC"}
 
 
 SIDE_COLUMNS = ("", "_mean", "_ci_low", "_ci_high", "_final_distance")

@@ -23,6 +23,7 @@ from myreinflow.analysis.aggregate import (  # noqa: E402
     CRITIC_METHODS,
     FLOW_LABELS,
     ONLINE_STAGES,
+    STAGE_NAMES,
     as_trained,
     best_steps,
     training_speed,
@@ -32,7 +33,7 @@ from myreinflow.utils import atomic_path  # noqa: E402
 
 _CB = sns.color_palette("colorblind")
 FLOW_COLORS = {"reflow": _CB[0], "meanflow": _CB[1], "rectified": _CB[2], "mlp": _CB[7]}
-STAGE_LABELS = {"bc": "BC", "fql": "FQL", "mfql": "MeanFlow-QL", "qc": "QC"}
+STAGE_LABELS = STAGE_NAMES
 METRIC_LABELS = {
     "normalized_score": "normalized score",
     "final_distance": "final object–goal distance (m)\nlower is better",
@@ -606,13 +607,12 @@ ONLINE_METRICS = ("final_distance", "success", "normalized_score")
 # the online figure's lines: each online stage (solid; ReinFlow dashed) and each control (dotted) in the
 # colour of the offline method it continues (ReinFlow: its flow's, FQL's)
 ONLINE_LINES = {
-    **{stage: (name, "") for stage, (name, _) in ONLINE_STAGES.items()},
+    **{stage: (name, (4, 2) if stage == "reinflow" else "") for stage, (name, _) in ONLINE_STAGES.items()},
     **{
         c: (f"{ONLINE_STAGES[o][0].removesuffix(' online')}, control", (1, 1.5))
         for c, o in CONTROL_STAGES.items()
     },
 }
-ONLINE_LINES["reinflow"] = (ONLINE_LINES["reinflow"][0], (4, 2))
 
 
 def _online_curves(train: pd.DataFrame) -> pd.DataFrame:
