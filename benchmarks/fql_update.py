@@ -33,9 +33,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from myreinflow.algos.fql import FQLAgent, FQLConfig, make_optimizer, update, update_step
+from myreinflow.algos.fql import FQLAgent, FQLConfig
 from myreinflow.algos.mfql import MeanFlowQLAgent, MFQLConfig
 from myreinflow.algos.qc import QCAgent, QCConfig
+from myreinflow.algos.updates import make_optimizer, update, update_step
 from myreinflow.data.chunks import ChunkedTransitions
 from myreinflow.data.normalize import Normalizer
 from myreinflow.policy import FlowOptions, build_model, policy_spec

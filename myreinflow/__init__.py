@@ -1,4 +1,4 @@
-"""myreinflow: flow-matching policies (ReFlow, MeanFlow) for offline RL."""
+"""myreinflow: flow-matching policies (ReFlow, MeanFlow) for offline and online RL."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from myreinflow.errors import UserError
+from myreinflow.names import FLOW_KINDS
 from myreinflow.utils import atomic_path
 
 FORMAT = "myreinflow-checkpoint"
@@ -59,9 +60,13 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     return _upgrade_v1(ckpt) if ckpt["version"] == 1 else ckpt
 
 
+def policy_name(kind: str) -> str:
+    """A policy's name in checkpoints and the eval CSV's `policy` column: flow (any flow), else its kind."""
+    return "flow" if kind in FLOW_KINDS else kind
+
+
 def _upgrade_v1(ckpt: dict) -> dict:
     """Version 1 → 2, in memory: `policy`/`onestep` → `policies`, renamed config keys, toy RNG key."""
-    from myreinflow.policy import policy_name  # here: the policy module imports this one
 
     ckpt = dict(ckpt, version=VERSION, upgraded_from=1)
     policies = {}

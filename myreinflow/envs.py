@@ -9,6 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import EnvSpec
 
+from myreinflow.data.tasks import import_ogbench
+
 
 def env_spec_json(dataset) -> str:
     """The environment a Minari dataset was collected in, as Gymnasium's EnvSpec JSON."""
@@ -18,21 +20,19 @@ def env_spec_json(dataset) -> str:
     return spec.to_json()
 
 
-def _spec(spec_json: str) -> EnvSpec:
+def spec_from_json(spec_json: str) -> EnvSpec:
     spec = EnvSpec.from_json(spec_json)
     if str(spec.entry_point).startswith("ogbench."):
-        from myreinflow.data.tasks import import_ogbench
-
         import_ogbench()  # quietly (see there)
     return spec
 
 
 def make_env(spec_json: str) -> gym.Env:
-    return gym.make(_spec(spec_json))
+    return gym.make(spec_from_json(spec_json))
 
 
 def make_vec_env(spec_json: str, num_envs: int, vectorization_mode: str = "sync") -> gym.vector.VectorEnv:
-    return gym.make_vec(_spec(spec_json), num_envs=num_envs, vectorization_mode=vectorization_mode)
+    return gym.make_vec(spec_from_json(spec_json), num_envs=num_envs, vectorization_mode=vectorization_mode)
 
 
 _VEC_ENVS: dict[tuple[str, int, str], gym.vector.VectorEnv] = {}
@@ -40,7 +40,7 @@ _VEC_ENVS: dict[tuple[str, int, str], gym.vector.VectorEnv] = {}
 
 def shared_vec_env(spec_json: str, num_envs: int, vectorization_mode: str = "sync") -> gym.vector.VectorEnv:
     """A vector env built once per process and reused (closed at exit). Building costs more than
-    stepping for OGBench: each env compiles its MJCF model twice (0.7-1 s, hundreds of steps' worth), and
+    stepping for OGBench: each env compiles its MJCF model twice (docs/benchmarks.md), and
     training evaluates the same env at every checkpoint. Every rollout resets each env with its own
     seed, so reuse does not change results."""
     key = (spec_json, num_envs, vectorization_mode)

@@ -16,6 +16,7 @@ from myreinflow.checkpoint import load_checkpoint
 from myreinflow.envs import shared_vec_env, task_metrics
 from myreinflow.errors import UserError
 from myreinflow.policy import ChunkPolicy, checkpoint_flow, checkpoint_policies
+from myreinflow.stats import mean_ci, normalized_score
 
 # evaluation during training uses env seeds from the run's seed + this: apart from the seeds that
 # `myreinflow eval` uses by default (0, 1, ...)
@@ -29,14 +30,6 @@ ONLINE_SEED_OFFSET = 1_000_000_000
 def online_reset_seed(seed: int, env_steps: int) -> int:
     """The env seed of the online episode that starts after `env_steps` steps of run seed `seed`."""
     return ONLINE_SEED_OFFSET + seed * 10_000_000 + env_steps
-
-
-def normalized_score(returns, ref_min: float | None, ref_max: float | None):
-    """Minari's normalisation (return − ref_min)/(ref_max − ref_min); NaN without reference scores."""
-    returns = np.asarray(returns, dtype=np.float64)
-    if ref_min is None or ref_max is None:
-        return np.full_like(returns, np.nan)
-    return (returns - ref_min) / (ref_max - ref_min)
 
 
 def rollout(
@@ -129,10 +122,10 @@ def _episode_rows(out: dict, dataset: dict, ids: list[int], k: int, act_steps: i
     ]
 
 
-# vectorised envs of an evaluation during training: an OGBench env holds about 270 MB, so 50 of them
-# (one per episode) took a training job to 9-11 GB and 10 to 2.7 GB; episodes run in batches of this
-# many instead. Fewer OGBench envs are also faster (building one costs more than batching saves:
-# docs/benchmarks.md); a cheap env like Pusher loses little at 10 training episodes
+# vectorised envs of an evaluation during training: OGBench envs are large, so one env per episode takes
+# a training job's memory far past what it needs; episodes run in batches of this many instead. Fewer
+# OGBench envs are also faster (building one costs more than batching saves); a cheap env like Pusher
+# loses little at 10 training episodes. Figures: docs/benchmarks.md ("Memory")
 TRAINING_EVAL_ENVS = 2
 
 
@@ -199,8 +192,6 @@ def summarize(rows: list[dict], prefix: str = "eval/") -> dict[str, float]:
     """Training-log summary of evaluation rows (one inference-steps setting): means, and for the
     metrics that results are judged by, `_ci_low` / `_ci_high`, the 95 % bootstrap interval of the mean
     (as in the pipeline's tables)."""
-    from myreinflow.analysis.aggregate import mean_ci
-
     ret = np.array([r["return"] for r in rows])
     out = {
         f"{prefix}mean_return": ret.mean(),

@@ -12,14 +12,11 @@ from myreinflow.data.normalize import Normalizer
 from myreinflow.errors import UserError
 from myreinflow.flows import FLOWS
 from myreinflow.flows.meanflow import upgrade_kwargs
-from myreinflow.nets import ChunkPolicyNet, FlowNet, OneStepPolicyNet
+from myreinflow.names import CRITIC_STAGES, POLICY_KINDS
+from myreinflow.nets import ChunkPolicyNet, EnsembleMLP, FlowNet, OneStepPolicyNet
 
-POLICY_KINDS = ("reflow", "meanflow", "mlp", "categorical", "onestep")
-
-
-def policy_name(kind: str) -> str:
-    """A policy's name in checkpoints and the eval CSV's `policy` column: flow (any flow), else its kind."""
-    return "flow" if kind in FLOWS else kind
+# where an FQL-family checkpoint's agent state holds each critic that can rank candidates (its `rank_critic`)
+CRITIC_PREFIXES = {"critic": "critic.", "target": "target_critic."}
 
 
 def policy_spec(
@@ -187,11 +184,28 @@ def checkpoint_policies(
         )
     chosen = {name: ChunkPolicy.from_state(policies[name], device) for name in names}
     if candidates > 1:
-        from myreinflow.algos.fql import load_critic  # here: fql imports this module
-
         critic = load_critic(ckpt, device)
         chosen = {name: policy.best_of(critic, candidates) for name, policy in chosen.items()}
     return chosen
+
+
+def load_critic(ckpt: dict, device) -> EnsembleMLP:
+    """The critic ensemble that ranked the candidates of an FQL-family checkpoint (its `rank_critic`: the
+    online critic or the target), in eval mode, for acting with the best of N candidates (`myreinflow
+    eval --candidates N`)."""
+    if ckpt.get("stage") not in CRITIC_STAGES or "agent" not in ckpt:
+        raise UserError(
+            f"--candidates needs a checkpoint with a critic ({', '.join(CRITIC_STAGES)}); "
+            f"this one is {ckpt.get('stage')!r}"
+        )
+    cfg, spec = ckpt["config"], next(iter(ckpt["policies"].values()))["spec"]
+    in_dim = spec["obs_dim"] * spec["cond_steps"] + spec["horizon_steps"] * spec["act_dim"]
+    critic = EnsembleMLP(in_dim, 1, tuple(cfg["hidden"]), cfg["num_critics"], cfg["activation"]).to(device)
+    prefix = CRITIC_PREFIXES[cfg.get("rank_critic", "critic")]
+    critic.load_state_dict(
+        {k.removeprefix(prefix): v for k, v in ckpt["agent"].items() if k.startswith(prefix)}
+    )
+    return critic.eval().requires_grad_(False)
 
 
 def load_policy(path, policy: str = "auto", device="cpu", candidates: int = 1) -> ChunkPolicy:

@@ -20,8 +20,8 @@ import torch
 from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume, save_checkpoint
-from myreinflow.config import defaults_of, to_dict, to_yaml
 from myreinflow.errors import UserError
+from myreinflow.options import defaults_of, to_dict, to_yaml
 from myreinflow.provenance import provenance
 from myreinflow.tracking import Tracker
 from myreinflow.utils import atomic_write_text

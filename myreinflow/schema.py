@@ -15,17 +15,17 @@ from typing import Any
 
 import yaml
 
-from myreinflow.config import _ITEM_BOUNDS, BOUNDS, RunOptions, _field_type, _type_hints
 from myreinflow.errors import UserError
+from myreinflow.options import BOUNDS, ITEM_BOUNDS, RunOptions, field_type, type_hints
 
 _JSON_TYPES = {int: "integer", float: "number", str: "string", bool: "boolean"}
 
 
 def _json_field(cls, field: dataclasses.Field) -> dict:
     """The JSON schema of one field: its type (or enum), bounds and help."""
-    hint, args = _field_type(cls, field)
+    hint, args = field_type(cls, field)
     meta = field.metadata
-    numeric = {BOUNDS[k]: meta[k] for k in _ITEM_BOUNDS if k in meta}
+    numeric = {BOUNDS[k]: meta[k] for k in ITEM_BOUNDS if k in meta}
     choices = {"enum": list(meta["choices"])} if "choices" in meta else None
     if typing.get_origin(hint) is tuple:
         prop: dict[str, Any] = {
@@ -35,20 +35,24 @@ def _json_field(cls, field: dataclasses.Field) -> dict:
         prop |= {BOUNDS[k]: meta[k] for k in ("min_items", "distinct") if k in meta}
     else:
         prop = choices or {"type": _JSON_TYPES[hint], **numeric}
-    if _type_hints(cls)[field.name] != hint:  # Optional[X]
+    if type_hints(cls)[field.name] != hint:  # Optional[X]
         prop = {"anyOf": [prop, {"type": "null"}]}
     return prop | {"description": meta.get("help", "")}
 
 
-def json_schema(cls, exclude: set[str] | frozenset[str] = frozenset()) -> dict:
+def json_schema(cls, exclude: set[str] | frozenset[str] = frozenset(), defaults: bool = False) -> dict:
     """The JSON-schema `properties` of dataclass `cls`'s fields, leaving out the names in `exclude`: the
     type (integer, number, string, boolean, array with `items`), `enum` from the choices, the bounds and
-    the help as `description`. A field's aliases are properties too (deprecated, same schema)."""
+    the help as `description`, and with `defaults` the field's default (Snakemake fills it in). A
+    field's aliases are properties too (deprecated, same schema)."""
     properties = {}
     for field in dataclasses.fields(cls):
         if field.name in exclude:
             continue
         properties[field.name] = _json_field(cls, field)
+        if defaults:
+            value = field.default
+            properties[field.name]["default"] = list(value) if isinstance(value, tuple) else value
         for alias in field.metadata.get("aliases", ()):
             old = _json_field(cls, field) | {"description": f"old name of {field.name}", "deprecated": True}
             properties[alias] = old
@@ -73,6 +77,9 @@ SCHEMA_DEFS = {
         PIPELINE_KEYS - {"inference_steps"} | {"policy"},
     ),
 }
+# evaluation: the pipeline sets which checkpoint, policy and CSV labels, and how the job runs
+EVAL_PIPELINE_KEYS = {"checkpoint", "policy", "dataset_name", "stage_name", "device", "threads", "out"}
+EVAL_PIPELINE_KEYS |= {"vectorization", "candidates"}
 # an online stage resumes its offline run: only the keys of its online phase may differ
 ONLINE_KEYS = {
     "online_steps",
@@ -85,7 +92,7 @@ SCHEMA_FILE = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "co
 SCHEMA_HEADER = """\
 # Generated from the config dataclasses by `python -m myreinflow.schema --schema` (prints this block) or
 # `python -m myreinflow.schema --write-schema` (rewrites it here): change a default, bound or help text in
-# the dataclass (`option(...)` in myreinflow/), never here. tests/test_config_schema.py checks the match.
+# the dataclass (`option(...)` in myreinflow/), never here. tests/unit/test_configs.py checks the match.
 """
 
 
@@ -103,7 +110,19 @@ def schema_defs() -> dict[str, dict]:
             "description": f"keys of {module}.{class_name} that the pipeline does not set itself",
             "properties": json_schema(cls, exclude),
         }
-    fql = importlib.import_module("myreinflow.configs").FQLConfig
+    configs = importlib.import_module("myreinflow.configs")
+    evaluation = {
+        "eval_settings": (True, "evaluation of every checkpoint"),
+        "eval_options": (False, "a dataset entry's evaluation (overrides the top-level eval key by key)"),
+    }
+    for name, (defaults, what) in evaluation.items():
+        defs[name] = {
+            "type": "object",
+            "additionalProperties": False,
+            "description": f"keys of myreinflow.configs.EvalConfig: {what}",
+            "properties": json_schema(configs.EvalConfig, EVAL_PIPELINE_KEYS, defaults),
+        }
+    fql = configs.FQLConfig
     others = {f.name for f in dataclasses.fields(fql)} - ONLINE_KEYS
     defs["online_options"] = {
         "type": "object",

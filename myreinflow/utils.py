@@ -84,10 +84,9 @@ def steady_heap() -> None:
 
     glibc's defaults give a block of 128 KB or more (a 256×256 float32 activation) fresh mmap pages until
     its dynamic threshold has risen, and trim the heap's top past 128 KB, so a process can stay in a
-    mode where every update's buffers are new pages, faulted in and zeroed: FQL (3×256, chunk 4, one
-    core) ran at about 26 or about 30 updates/s depending on the process, and 30.2–32.3 in 5 of 5
-    processes with these settings (docs/benchmarks.md). Memory already freed by `close_and_release`
-    still goes back (its `malloc_trim` trims whatever the threshold)."""
+    mode where every update's buffers are new pages, faulted in and zeroed, and runs slower than a
+    process that is not (the rates with and without: docs/benchmarks.md). Memory already freed by
+    `close_and_release` still goes back (its `malloc_trim` trims whatever the threshold)."""
     libc = glibc()
     if libc is not None:  # else its allocator's own policy
         m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
@@ -152,7 +151,7 @@ def check_writable(path: str | Path, flag: str = "--out") -> Path:
 
 
 def cpu_name() -> str:
-    """The CPU's model name (benchmarks report it: speed differs 2-3x between the machines in use)."""
+    """The CPU's model name (benchmarks report it: speed differs a lot between machines)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -163,9 +162,9 @@ def cpu_name() -> str:
 
 
 def close_and_release(env) -> None:
-    """Close a (vector) env and hand its memory back to the OS. An OGBench env holds about 270 MB (its
-    compiled MuJoCo models); after `close` the C heap keeps most of it until glibc's `malloc_trim`
-    (measured on cube-single: 597 MB resident with one env, 474 MB after close, 328 MB after the trim)."""
+    """Close a (vector) env and hand its memory back to the OS. An OGBench env is large (its compiled
+    MuJoCo models); after `close` the C heap keeps most of it until glibc's `malloc_trim` (figures:
+    docs/benchmarks.md, "Memory")."""
     import gc
 
     env.close()

@@ -1,1 +1,2 @@
-"""Training algorithms: behaviour cloning (bc) and flow Q-learning (fql)."""
+"""Training algorithms: behaviour cloning (bc), the FQL family (fql, mfql, qc) offline and online, and
+ReinFlow (reinflow)."""

@@ -13,14 +13,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from myreinflow.config import RunOptions
+from myreinflow.checkpoint import policy_name
 from myreinflow.configs import BCConfig
 from myreinflow.data import load_dataset
 from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
 from myreinflow.errors import UserError
 from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary
 from myreinflow.flows import FLOWS
-from myreinflow.policy import ChunkPolicy, build_model, load_bc_flow, policy_name, policy_spec, prediction_of
+from myreinflow.names import DEFAULT_STEPS
+from myreinflow.options import RunOptions
+from myreinflow.policy import ChunkPolicy, build_model, load_bc_flow, policy_spec, prediction_of
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
 from myreinflow.utils import seed_everything, setup_runtime
 
@@ -95,7 +97,7 @@ def train(cfg: BCConfig, progress: bool = True) -> Path:
         return run.ckpt_path
     run.start()
     info = dataset_info(dataset, task, cfg.reward)  # its eval rows join FQL's of the same reward
-    k_eval = cfg.inference_steps or (4 if kind == "reflow" else 1)
+    k_eval = cfg.inference_steps or DEFAULT_STEPS.get(kind, 1)
     bar = run.bar(cfg.epochs, run.epoch, f"bc {kind}")
     while run.epoch < cfg.epochs:
         model.train()

@@ -1,72 +1,48 @@
 """Flow Q-learning (FQL; Park, Li, Levine 2025) over action chunks (Q-chunking; Li, Zhou, Levine 2025).
 
-Networks: the BC flow (ReFlow or MeanFlow, initialised from a BC checkpoint with `init`), a one-step
-policy μ(s, z) with z ~ N(0, I) shaped like an action chunk, a critic ensemble Q_e(s, a_{0:h}) (LayerNorm
-MLPs) and its Polyak-averaged target Q̄. One update on a batch of chunks (s, a, R = Σ_{j<h} γ^j r_j, s', m):
+The BC flow (ReFlow or MeanFlow, from a BC checkpoint with `init`) keeps training on its own loss L_flow;
+a one-step policy μ(s, z), z ~ N(0, I), is distilled from the flow's sample of the same noise while it
+maximises a critic ensemble Q_e(s, a_{0:h}) (LayerNorm MLPs) with a Polyak-averaged target Q̄. One update
+on a batch of chunks (s, a, R = Σ_{j<h} γ^j r_j, s', m) sums the two losses in one Adam step (a learning
+rate per network), then moves Q̄ ← τ Q + (1 − τ) Q̄:
 
     critic  mean_e (Q_e(s, a) − [R + γ^h · m · agg_e Q̄_e(s', clip μ(s', z'))])²   over `td_valid` chunks
     actor   L_flow(a | s) + α ‖μ(s, z) − sg(clip flow(s, z; flow_steps))‖² − λ mean_e Q_e(s, clip μ(s, z))
 
-with the critic frozen in the actor's Q term, λ = sg(1 / mean|Q|) under `normalize_q_loss` (else 1),
-agg = mean (default) or min, then Q̄ ← τ Q + (1 − τ) Q̄. L_flow is the flow's own loss (ReFlow's flow
-matching or MeanFlow's JVP loss). As in the reference, the critic and actor losses are summed and taken
-in one optimizer step on the same batch; the three parameter groups (flow, actor, critic) have their own
-learning rates (with equal rates this is the reference's single Adam). h = 1 is plain FQL.
+(critic frozen in the Q term, λ = sg(1 / mean|Q|) under `normalize_q_loss`, else 1; agg mean or min;
+h = 1 is plain FQL). With `online_steps` > 0 the acting policy then acts in the env and finished
+episodes join a replay that also holds the dataset; `online_env` false takes the same updates on the
+offline data alone, the control of an online run. `FlowActorAgent` (the flow acts: `algos/mfql.py`,
+`algos/qc.py`) shares the critic, its TD target and the update.
 
-Offline → online (`online_steps` > 0): then the one-step policy acts in the env (chunks open-loop),
-finished episodes join a replay that also holds the dataset (sampled uniformly, as the reference does),
-each env step is followed by `updates_per_step` updates, and `online/*` logs the episodes' returns.
-With `online_env` false the same updates run on the offline data alone, no env step taken: the
-control that attributes an online run's lift to its env data rather than to its extra updates.
-The online phase differs from the references' in three ways, each measured (docs/online.md):
-- An online episode joins the replay when it ends; the references add each transition at once. At
-  any update the replay lacks at most the current episode: on cube-single (200-episode set) ≤ 200
-  steps beside ≥ 200,000 transitions, so ≤ 0.1 % of what a batch samples from.
-- Resets are seeded (`online_reset_seed`: a resumed run meets the same episodes); the references' are
-  unseeded. The initial states have the same distribution: 500 resets each way on cube-single task 2,
-  two-sample KS tests on the 16 varying observation dimensions, smallest p 0.042 (Bonferroni 0.67).
-- Updates start at the first env step, as in FQL; Q-chunking waits 5,000 env steps
-  (`online_warmup_steps 5000` does so).
-
-As in the references: the critic is Dense → GELU → LayerNorm with Glorot init (`nets/ensemble.py`);
-dataset actions are clipped to ±(1 − 1e−5) (`data/chunks.py`); the BC flow loss is masked on padded
-chunk tails past an episode's end (Q-chunking's `valid`).
-
-Deliberate deviations: the reference's 4×512 GELU networks become 3×256 by default (CPU-friendly; pass
-`--hidden 512 512 512 512` for the reference); chunks cut off by a time-limit truncation are masked out of
-the critic loss (Q-chunking's choice). A chunk's reward R sums the rewards only up to the first step
-that ends the task (OGBench success, mask 0) and does not bootstrap after it, where Q-chunking sums all
-h rewards of the chunk: an OGBench single-task episode ends at success, so the steps after it never
-happen in evaluation. With h = 1 the two agree.
-
-Opt-in, not a default: `matmul_precision bf16` runs the update's matmuls in bf16 (autocast; weights, Adam,
-LayerNorm, the output layers and the losses stay fp32), where the reference computes in fp32. Measured
-(docs/benchmarks.md): gradients per tensor at cosine ≥ 0.99998 to fp32's, Q values and losses of 40-epoch
-cube-single runs following the fp32 runs seed by seed, 1.4× faster training; but held-out success of
-the final policies was lower (3 seeds: ReFlow 0.40 → 0.32, MeanFlow 0.33 → 0.09): three seeds cannot
-tell that from their spread, so the results are not shown to be unchanged.
+Deliberate deviations from the references (why, and the evidence: docs/algorithms/fql.md):
+- 3×256 networks by default, not 4×512 (CPU-sized; `--hidden 512 512 512 512` is the reference's).
+- Chunks cut off by a time-limit truncation are masked out of the critic loss (Q-chunking's choice).
+- A chunk's reward stops at the step that ends the task, with no bootstrap after it (Q-chunking sums h).
+- An online episode joins the replay when it ends; the references add each transition at once.
+- Online resets are seeded (`online_reset_seed`), so a resumed run meets the same episodes.
+- `matmul_precision bf16` (opt-in) runs the update's matmuls in bf16; the reference computes in fp32.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
-import math
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from myreinflow.config import RunOptions
-from myreinflow.configs import CRITIC_STAGES, FQLConfig
+from myreinflow.algos.online import log, offline_continued, online_phase
+from myreinflow.algos.updates import actor_lr_scheduler, make_optimizer, scheduled, update_step
+from myreinflow.configs import FQLConfig
 from myreinflow.data import load_dataset
 from myreinflow.data.offline import dataset_info, load_transitions, spaces_of
-from myreinflow.data.replay import Episode, OnlineEpisodes
-from myreinflow.envs import make_env
+from myreinflow.data.replay import OnlineEpisodes
 from myreinflow.errors import UserError
-from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
+from myreinflow.names import CRITIC_FLOW_STEPS
 from myreinflow.nets import EnsembleMLP
+from myreinflow.options import RunOptions
 from myreinflow.policy import (
     ChunkPolicy,
     FlowOptions,
@@ -101,7 +77,7 @@ class FQLAgent(nn.Module):
         self.cfg, self.flow, self.flow_spec = cfg, flow, flow_spec
         h, a = flow_spec["horizon_steps"], flow_spec["act_dim"]
         self.flat_dim, self.gamma_h = h * a, cfg.discount**h
-        self.flow_steps = cfg.flow_steps or (10 if flow_spec["kind"] == "reflow" else 1)
+        self.flow_steps = cfg.flow_steps or CRITIC_FLOW_STEPS[flow_spec["kind"]]
         self.build_actor(device)
         cond_dim = flow_spec["obs_dim"] * flow_spec["cond_steps"]
         self.critic = EnsembleMLP(cond_dim + self.flat_dim, 1, cfg.hidden, cfg.num_critics, cfg.activation)
@@ -273,115 +249,6 @@ class FlowActorAgent(FQLAgent):
         return [("eval/", "flow", self.flow_steps)]
 
 
-def load_critic(ckpt: dict, device) -> EnsembleMLP:
-    """The critic ensemble that ranked the candidates of an FQL-family checkpoint (its `rank_critic`: the
-    online critic or the target), in eval mode, for acting with the best of N candidates (`myreinflow
-    eval --candidates N`)."""
-    if ckpt.get("stage") not in CRITIC_STAGES or "agent" not in ckpt:
-        raise UserError(
-            f"--candidates needs a checkpoint with a critic ({', '.join(CRITIC_STAGES)}); "
-            f"this one is {ckpt.get('stage')!r}"
-        )
-    cfg, spec = ckpt["config"], next(iter(ckpt["policies"].values()))["spec"]
-    in_dim = spec["obs_dim"] * spec["cond_steps"] + spec["horizon_steps"] * spec["act_dim"]
-    critic = EnsembleMLP(in_dim, 1, tuple(cfg["hidden"]), cfg["num_critics"], cfg["activation"]).to(device)
-    prefix = "target_critic." if cfg.get("rank_critic") == "target" else "critic."
-    critic.load_state_dict(
-        {k.removeprefix(prefix): v for k, v in ckpt["agent"].items() if k.startswith(prefix)}
-    )
-    return critic.eval().requires_grad_(False)
-
-
-def make_optimizer(agent: FQLAgent) -> torch.optim.Optimizer:
-    # one fused kernel for all parameters (CPU and CUDA)
-    return torch.optim.Adam(agent.parameter_groups(), fused=True)
-
-
-def actor_lr_scheduler(cfg: FQLConfig, optimizer, acting_group: str, offline_updates: int):
-    """Per-update learning-rate factors of the optimizer's groups: 1 for every group but the acting
-    network's, which under `warmup_cosine` rises linearly from 0 over the first `actor_lr_warmup` of the
-    `offline_updates`, falls along a cosine to `actor_lr_final` by their end and stays there online (the
-    MeanFlowQL reference's schedule). Step it after each update; its state goes into the checkpoint."""
-    warmup = int(cfg.actor_lr_warmup * offline_updates)
-    decay = max(offline_updates - warmup, 1)
-
-    def warmup_cosine(i: int) -> float:
-        if i < warmup:
-            return i / warmup
-        cosine = 0.5 * (1 + math.cos(math.pi * min(i - warmup, decay) / decay))
-        return cfg.actor_lr_final + (1 - cfg.actor_lr_final) * cosine
-
-    def factor(group: dict):
-        scheduled = cfg.actor_lr_schedule == "warmup_cosine" and group["name"] == acting_group
-        return warmup_cosine if scheduled else constant
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, [factor(g) for g in optimizer.param_groups])
-
-
-def constant(i: int) -> float:
-    return 1.0
-
-
-def clip_gradients(optimizer: torch.optim.Optimizer, max_norm: float) -> None:
-    """Each parameter group's gradient scaled to global norm ≤ `max_norm`, group by group (the MeanFlowQL
-    reference clips its actor's and its critic's separately); 0 = off."""
-    if max_norm > 0:
-        for group in optimizer.param_groups:
-            torch.nn.utils.clip_grad_norm_(group["params"], max_norm, foreach=True)
-
-
-def gradients(agent: FQLAgent, batch: dict) -> dict:
-    """The update's losses (critic + actor) in the agent's matmul precision, their gradients accumulated into
-    the parameters' `.grad`; returns detached metrics."""
-    with agent.matmul_precision(batch["obs"].device.type):
-        loss, info = agent.total_loss(batch)
-    loss.backward()
-    return info
-
-
-def update(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict, gradients=gradients) -> dict:
-    """One update: critic and actor in one optimizer step (each group's gradient clipped to
-    `max_grad_norm` first), then the target; returns detached metrics."""
-    optimizer.zero_grad(set_to_none=True)
-    info = gradients(agent, batch)
-    clip_gradients(optimizer, agent.cfg.max_grad_norm)
-    optimizer.step()
-    agent.update_target()
-    return info
-
-
-def update_step(cfg: FQLConfig, device: torch.device):
-    """`update`, compiled as `cfg.compile` says.
-
-    On CUDA the whole update is replayed as CUDA graphs (`reduce-overhead`); the metrics are copied out, as
-    a graph's outputs are overwritten by its next replay. On the CPU the losses *and their backward pass*
-    are one inductor program (Dynamo traces `loss.backward()` under `trace_autograd_ops`), as one XLA
-    program is in the JAX reference; Adam's fused step and the target's Polyak average run after it. One
-    program instead of a forward graph, the autograd engine and a backward graph: 1.06× the updates/s
-    (3×256, chunk 1, one or two cores; docs/benchmarks.md). CUDA keeps the path measured on a GPU; the
-    traced backward has not run on one. A learning-rate schedule changes Adam's rate at every update,
-    which a CUDA graph would hold fixed: then CUDA compiles the losses and their backward only.
-    """
-    if cfg.compile == "off" or (cfg.compile == "auto" and device.type != "cuda"):
-        return update
-    if device.type == "cuda" and cfg.actor_lr_schedule != "constant":
-        return functools.partial(update, gradients=torch.compile(gradients))
-    if device.type == "cuda":
-        compiled = torch.compile(update, mode="reduce-overhead")
-
-        def step(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
-            return {k: v.clone() for k, v in compiled(agent, optimizer, batch).items()}
-
-        return step
-    compiled_gradients = torch.compile(gradients)
-
-    def traced_gradients(agent: FQLAgent, batch: dict) -> dict:
-        with torch._dynamo.config.patch(trace_autograd_ops=True):
-            return compiled_gradients(agent, batch)
-
-    return functools.partial(update, gradients=traced_gradients)
-
-
 def init_flow(cfg: FQLConfig, obs_dim: int, act_dim: int, device):
     """(flow spec, flow model, normaliser or None): the flow of the BC checkpoint `cfg.init`, or a fresh
     one with BC's network defaults."""
@@ -414,8 +281,8 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
     )
     agent = agent_class(cfg, flow_spec, flow, device).train()
     optimizer = make_optimizer(agent)
-    updates_per_epoch = max(1, len(data) // cfg.batch_size)
-    scheduler = actor_lr_scheduler(cfg, optimizer, agent.acting_group, cfg.epochs * updates_per_epoch)
+    offline_updates = cfg.epochs * updates_per_epoch(cfg, data)
+    scheduler = actor_lr_scheduler(cfg, optimizer, agent.acting_group, offline_updates)
     online = OnlineEpisodes(data)
     run = TrainingRun(
         stage,
@@ -443,17 +310,8 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
         return run.ckpt_path
     run.start()
     info = dataset_info(dataset, task, cfg.reward)
-    bar = run.bar(cfg.epochs, run.epoch, f"{stage} {flow_spec['kind']}")
     step = scheduled(update_step(cfg, device), scheduler)
-    while run.epoch < cfg.epochs:
-        mean = MetricMean()
-        for _ in range(updates_per_epoch):
-            mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
-            run.step += 1
-        run.epoch += 1
-        evaluate_now = due(run.epoch, cfg.eval_freq, None if cfg.online_steps else cfg.epochs)
-        log(run, agent, info, mean.pop(), evaluate_now)
-        bar.update(1)
+    offline_phase(cfg, agent, optimizer, data, run, info, step, f"{stage} {flow_spec['kind']}")
     if run.env_steps < cfg.online_steps:
         phase = online_phase if cfg.online_env else offline_continued
         phase(cfg, agent, optimizer, data, online, run, info, step, stage)
@@ -463,106 +321,20 @@ def train(cfg: FQLConfig, progress: bool = True, agent_class=FQLAgent, stage: st
     return run.ckpt_path
 
 
-def scheduled(step, scheduler):
-    """`step` (an update), then one step of the learning-rate schedule; its metrics."""
-
-    def step_and_schedule(agent: FQLAgent, optimizer: torch.optim.Optimizer, batch: dict) -> dict:
-        info = step(agent, optimizer, batch)
-        scheduler.step()
-        return info
-
-    return step_and_schedule
-
-
-def acting(run: TrainingRun, agent: FQLAgent, name: str) -> ChunkPolicy:
-    """Policy `name` of the run as it acts: with the best of `candidates` chunks by the ranking critic if
-    set."""
-    policy = run.policies[name]
-    return policy.best_of(agent.ranking_critic, agent.cfg.candidates) if agent.cfg.candidates > 1 else policy
-
-
-def log(run: TrainingRun, agent: FQLAgent, info: dict, metrics: dict, evaluate_now: bool) -> None:
-    """A train.csv row; at evaluation points, with rollouts of the agent's `eval_heads` (FQL: the
-    one-step policy, `eval/`, and the fine-tuned flow, `eval_flow/`), then a checkpoint."""
-    if evaluate_now:
-        agent.eval()
-        for prefix, name, k in agent.eval_heads():
-            seed = agent.cfg.seed + EVAL_SEED_OFFSET
-            metrics |= eval_summary(acting(run, agent, name), info, k, agent.cfg.eval_episodes, seed, prefix)
-        agent.train()
-    run.log(metrics, checkpoint=evaluate_now, dataset=info)
-
-
-def online_phase(
-    cfg,
-    agent,
-    optimizer,
-    data,
-    online: OnlineEpisodes,
-    run: TrainingRun,
-    info: dict,
-    step=update,
-    stage="fql",
-) -> None:
-    """The acting policy (the agent's first eval head: FQL's one-step policy, the flow in the flow-only
-    ablation) acts in the env, chunks open-loop; each env step is followed by `updates_per_step`
-    updates (none before `online_warmup_steps` env steps); finished episodes join the replay. Resets
-    are seeded `online_reset_seed(seed, env_steps)` (a resumed run meets the same episodes), a range no
-    evaluation seed reaches."""
-    env = make_env(info["env_spec"])
-    _, name, k = agent.eval_heads()[0]
-    actor = acting(run, agent, name)
-    episode = Episode(env.reset(seed=online_reset_seed(cfg.seed, run.env_steps))[0], cfg.cond_steps)
-    chunk, mean = [], MetricMean()
-    bar = run.bar(cfg.online_steps, run.env_steps, f"{stage} online")
-    while run.env_steps < cfg.online_steps:
-        if not chunk:
-            chunk = list(actor.act(episode.history()[None], k, run.generator)[0])
-        action = chunk.pop(0)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        if info.get("reward") == "sparse":  # the env's reward is OGBench's dense one
-            reward = -float(reward != 0)
-        episode.add(action, reward, terminated, obs)
-        run.env_steps += 1
+def offline_phase(cfg, agent, optimizer, data, run: TrainingRun, info: dict, step, title: str) -> None:
+    """The remaining `epochs` of updates on the offline data (an epoch: as many updates as batches fit in
+    it), logged each epoch and evaluated every `eval_freq`."""
+    bar = run.bar(cfg.epochs, run.epoch, title)
+    while run.epoch < cfg.epochs:
+        mean = MetricMean()
+        for _ in range(updates_per_epoch(cfg, data)):
+            mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
+            run.step += 1
+        run.epoch += 1
+        evaluate_now = due(run.epoch, cfg.eval_freq, None if cfg.online_steps else cfg.epochs)
+        log(run, agent, info, mean.pop(), evaluate_now)
         bar.update(1)
-        step_updates(cfg, agent, optimizer, data, run, step, mean)
-        if terminated or truncated:
-            online.add(episode.arrays())
-            reset_seed = online_reset_seed(cfg.seed, run.env_steps)
-            episode, chunk = Episode(env.reset(seed=reset_seed)[0], cfg.cond_steps), []
-        if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
-            log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)
-    env.close()
 
 
-def step_updates(cfg, agent, optimizer, data, run: TrainingRun, step, mean: MetricMean) -> None:
-    """The updates that follow one step of the online phase: `updates_per_step`, none before
-    `online_warmup_steps`."""
-    for _ in range(cfg.updates_per_step if run.env_steps >= cfg.online_warmup_steps else 0):
-        mean.add(step(agent, optimizer, data.sample(cfg.batch_size, run.generator)))
-        run.step += 1
-
-
-def offline_continued(
-    cfg,
-    agent,
-    optimizer,
-    data,
-    online: OnlineEpisodes,
-    run: TrainingRun,
-    info: dict,
-    step=update,
-    stage="fql",
-) -> None:
-    """The control of `online_phase` (`online_env` false): the same schedule of updates (none before
-    `online_warmup_steps`, then `updates_per_step` per step) and evaluations, on the offline data alone.
-    `env_steps` counts the phase's steps, so that its curve and the online run's share their x values;
-    no step is taken in an env (evaluations roll out in their own envs, as offline)."""
-    mean = MetricMean()
-    bar = run.bar(cfg.online_steps, run.env_steps, f"{stage} offline-continued")
-    while run.env_steps < cfg.online_steps:
-        run.env_steps += 1
-        bar.update(1)
-        step_updates(cfg, agent, optimizer, data, run, step, mean)
-        if due(run.env_steps, cfg.online_eval_freq, cfg.online_steps):
-            log(run, agent, info, mean.pop() | online.summary(run.env_steps, info), True)
+def updates_per_epoch(cfg: FQLConfig, data) -> int:
+    return max(1, len(data) // cfg.batch_size)

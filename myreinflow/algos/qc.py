@@ -9,15 +9,13 @@ online critic's mean over the ensemble; the TD target bootstraps from the same c
     critic  mean_e (Q_e(s, a) − [R + γ^h · m · agg_e Q̄_e(s', a*')])²,  a*' = argmax_i mean_e Q_e(s', a'_i)
     flow    L_flow(a | s)      (its BC loss only: no Q term, no distillation)
 
-in one Adam step (the flow's and the critic's learning rates), then the target moves by Polyak
-averaging: the critic, TD target, update and run skeleton are FQL's. The reference's N = 32 and K = 10
-(ReFlow) are the defaults; over a MeanFlow K = 1. A TD target costs N·K flow evaluations per sample
-and a chunk N·K at acting time, where FQL's one-step policy pays one.
+in one Adam step, then the target moves by Polyak averaging: the critic, TD target, update and run
+skeleton are FQL's. The reference's N = 32 and K = 10 (ReFlow) are the defaults; over a MeanFlow K = 1.
+A TD target and an acting chunk cost N·K flow evaluations each, where FQL's one-step policy pays one.
 
-Where this differs from the reference, deliberately: the flow starts from a BC checkpoint (the reference
-trains it from scratch beside the critic; here QC, FQL and MeanFlow-QL start from the same BC flow), and
-FQL's deviations (3×256 networks by default, the critic loss averaged over its valid chunks) hold here
-too. The reference ranks by `q_agg` (mean by default) as here.
+Deliberate deviations from the reference (docs/algorithms/qc.md):
+- The flow starts from a BC checkpoint, as FQL's and MeanFlow-QL's do; the reference trains it from scratch.
+- FQL's deviations hold here too: 3×256 networks by default, the critic loss over its valid chunks.
 """
 
 from __future__ import annotations

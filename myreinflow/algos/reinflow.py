@@ -2,85 +2,53 @@
 made stochastic. Public PyTorch code: ReinFlow/ReinFlow (`model/flow/ft_ppo/ppoflow.py`,
 `agent/finetune/reinflow/`).
 
-The policy. A noise network σ(s, t) ∈ [σ_min, σ_max]^D (D = horizon·act_dim) turns the K-step sampler of
-a pretrained policy into a Markov chain with Gaussian transitions, in normalised action space:
+A noise network σ(s, t) ∈ [σ_min, σ_max]^D (D = horizon·act_dim) turns the K-step sampler of a
+pretrained policy (a BC or FQL flow, or FQL's one-step policy with K = 1) into a Markov chain with
+Gaussian transitions in normalised action space, whose log-likelihood and entropy are exact:
 
     x_0 ~ N(0, I),   x_{k+1} = m_k(x_k) + σ(s, t_k) ⊙ ε_k,   ε_k ~ N(0, I),   a = clip(x_K, ±1)
-
-with m_k the deterministic step: for a flow z − (t_k − t_{k+1}) u(z, t_{k+1}, t_k | s) on the uniform
-grid t_k = 1 − k/K (the project's sampler, `FlowModel.integrate`), for FQL's one-step policy (K = 1)
-μ(s, x_0). The chain's log-likelihood is exact:
-
     log π(x_{0:K} | s) = log N(x_0; 0, I) + Σ_k log N(x_{k+1}; m_k(x_k), diag σ(s, t_k)²)
 
-and so is its entropy, H = H(N(0, I_D)) + Σ_k Σ_d ½ log(2πe σ_{k,d}²) (`NoisyChain`). Without noise the
-chain is the pretrained sampler: evaluation acts with it (the `flow` or `onestep` policy of the run).
+with m_k the pretrained sampler's deterministic step (`NoisyChain`); without noise the chain is that
+sampler, which evaluation acts with. Each iteration rolls out `num_envs` envs, each chunk one PPO
+transition (`ChunkEnv`), with GAE from a value network V(s), then takes `update_epochs` passes of
+`minibatches` minibatches of the clipped PPO surrogate on the per-factor likelihood ratio (minus an
+entropy bonus, plus an optional W2 term towards the starting policy) and of the value loss, two AdamW
+optimizers, stopping at `target_kl`. The rest of the algorithm and the reference's choices it
+follows: docs/algorithms/reinflow.md.
 
-One iteration. Each of `num_envs` envs (reset at the iteration's start, seeded) acts `rollout_chunks`
-chunks (default: one episode's worth), each run open-loop for its whole length (`ChunkEnv`: one PPO
-transition, rewards summed, γ per chunk, ended early by the episode's end); the rollout's rewards are
-divided by the running std of the discounted return, updated once per iteration with the whole
-rollout's returns, and clipped to ±10; GAE(γ, λ) with V(s) from a value network,
-truncated episodes bootstrapped from their final observation and an unfinished rollout from its last
-one. Then `update_epochs` passes of `minibatches` minibatches, each one step of two AdamW optimizers:
-
-    actor   mean max(−A r, −A clip(r, 1 ± ε)) − c_ent H̄ + c_W2 ‖a_θ(s, z) − a_ref(s, z)‖²
-    critic  ½ mean (V(s) − R)²
-
-with r = exp(ℓ_new − ℓ_old), ℓ the chain's log-likelihood divided by its (K + 1)·D factors and clamped
-to ±`logprob_clamp`, H̄ the entropy divided likewise, A normalised per minibatch, and a_θ, a_ref the
-deterministic chains (no noise) of the fine-tuned and of the frozen starting policy from the same noise
-z. An iteration's updates, both networks', stop once a minibatch's mean of (r − 1) − log r exceeds
-`target_kl`. The first `critic_warmup_iters` iterations train the critic only. With `sigma_decay`, σ_max
-holds for the first 35 % of the iterations, then falls by a half cosine to 0.3 σ_min + 0.7 σ_max.
-
-As in the reference: the noise network is an MLP over the state and a time embedding with tanh hidden
-layers, its output h mapped to log σ² = log σ_min² + (log σ_max² − log σ_min²)(tanh h + 1)/2; σ is in the
-units of the reference's action normalisation (`sigma_units data`: each dimension's half-range in the
-dataset; the project's normalisation maps the action bounds to ±1, so σ is multiplied per dimension by
-the data's half-range in those units, and the clamped per-factor likelihood is measured in the data's
-units); the whole policy (velocity and noise networks) trains with one learning rate, the critic with
-another; V(s) is a fresh MLP; 5 epochs, no gradient clipping, γ 0.99, λ 0.95, ε = 0.01; the defaults
-otherwise are the reference's state-based manipulation ones (robomimic transport, ReFlow): σ in
-[0.08, 0.14], entropy weight 0.01, target KL 0.01, 2 critic warm-up iterations.
-
-Deliberate deviations, each to keep the likelihood exact and the sampler the pretrained one:
-- Intermediate means are not clipped to ±1 (the reference clips them): the project's flows are trained
-  and sampled without that clip, so it would change the pretrained policy. The density is evaluated at
-  the unclipped x_K, of which the action is a fixed function (the reference evaluates it at the clipped
-  action, where it is not the action's density); a step's noise is not truncated at ±3σ.
-- The log-likelihood is recomputed on the sampling grid (the reference recomputes ReFlow's on a shifted
-  grid, so its first ratio is not 1: measured 0.99997, max |Δℓ| 1.9e-3, on a random policy).
+Deliberate deviations, each to keep the likelihood exact and the sampler the pretrained one (why, and
+the evidence: docs/algorithms/reinflow.md):
+- Intermediate means are not clipped to ±1, and the density is evaluated at the unclipped x_K.
+- A step's noise is not truncated at ±3σ.
+- The log-likelihood is recomputed on the sampling grid (the reference's ReFlow uses a shifted grid).
 - The W2 regulariser couples the two chains by shared noise z ~ N(0, I) (the reference: z = 0).
-- Envs reset at every iteration (seeded by the run seed and env steps), so that a run resumed from a
-  checkpoint continues bit-exact on CPU; the reference keeps episodes running across iterations and
-  bootstraps truncations from the reset observation. Learning rates are constant (the reference: a
-  cosine schedule with warm restarts every 100 iterations); samples are not repeated ×10 in a pass.
-- With two optimizers the reference's value-loss weight only rescales the critic's gradient, which
-  Adam undoes: it is left out.
+- Envs reset at every iteration (seeded), so that a resumed run continues bit-exact on CPU.
+- Learning rates are constant (the reference: cosine with warm restarts); samples are not repeated ×10.
+- No value-loss weight: with two optimizers it only rescales the critic's gradient, which Adam undoes.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections import defaultdict
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
+from myreinflow.algos.rollouts import ReturnScale, chunk_envs, collect
 from myreinflow.checkpoint import load_checkpoint
-from myreinflow.config import RunOptions
 from myreinflow.configs import ReinFlowConfig
 from myreinflow.data import load_dataset
-from myreinflow.envs import _spec
+from myreinflow.envs import spec_from_json
 from myreinflow.errors import UserError
-from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary, online_reset_seed
+from myreinflow.evaluation import EVAL_SEED_OFFSET, eval_summary
+from myreinflow.names import DEFAULT_STEPS
 from myreinflow.nets import MLP
 from myreinflow.nets.mlp import SinusoidalEmbedding
+from myreinflow.options import RunOptions
 from myreinflow.policy import ChunkPolicy, checkpoint_flow, checkpoint_policies
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step
 from myreinflow.utils import seed_everything, setup_runtime
@@ -89,7 +57,6 @@ __all__ = ["ReinFlowConfig", "train"]
 
 LOG_2PI = math.log(2 * math.pi)
 SIGMA_HOLD, SIGMA_DECAY = 0.35, 0.7  # σ_max: held for 35 % of the iterations, then towards 0.3/0.7
-RETURN_CLIP = 10.0  # scaled rewards are clipped to ±10
 
 
 # ---- the stochastic policy
@@ -191,7 +158,7 @@ class ReinFlowAgent(nn.Module):
     def normalized_log_prob(
         self, obs: torch.Tensor, path: torch.Tensor, clamped: bool = True
     ) -> torch.Tensor:
-        """The log-likelihood per Gaussian factor, the noisy steps' densities measured in σ's units (those
+        """The log-likelihood per Gaussian factor, the noisy steps' densities taken in σ's units (those
         of the reference's action normalisation: + K Σ_d log u_d, which leaves every ratio as it is),
         clamped to ±logprob_clamp (0: not clamped). A clamped value has no gradient: with small σ (about
         0.05 units and below) the per-factor density exceeds 1 and the policy stops learning;
@@ -235,153 +202,6 @@ class ReinFlowAgent(nn.Module):
         values = self.value(batch["obs"]).squeeze(-1)
         loss = 0.5 * (values - batch["returns"]).pow(2).mean()
         return loss, {"train/value_loss": loss.detach(), "train/value": values.detach().mean()}
-
-
-# ---- the environment side
-
-
-class ChunkEnv(gym.Wrapper):
-    """One step of this env runs a whole action chunk open-loop (stopping at the episode's end): the
-    reward is the chunk's summed reward, `success` whether any step succeeded. With `sparse`, OGBench's
-    dense reward becomes the sparse one (success − 1), as the datasets' relabelling does."""
-
-    def __init__(self, env: gym.Env, horizon: int, sparse: bool = False):
-        super().__init__(env)
-        low, high = env.action_space.low, env.action_space.high
-        self.action_space = gym.spaces.Box(np.stack([low] * horizon), np.stack([high] * horizon))
-        self.sparse = sparse
-
-    def step(self, chunk):
-        total, success, steps = 0.0, False, 0
-        for action in chunk:
-            obs, reward, terminated, truncated, info = self.env.step(action)
-            total += -float(reward != 0) if self.sparse else float(reward)
-            success |= bool(info.get("success", False))
-            steps += 1
-            if terminated or truncated:
-                break
-        return obs, total, terminated, truncated, {**info, "success": success, "chunk_steps": steps}
-
-
-class ReturnScale:
-    """Running std of the discounted return (the reference's `RunningRewardScaler`): once per iteration,
-    the returns of every env and step of its rollout (γR + r, restarted after an episode's end) update
-    the running statistics, then each reward of the iteration is divided by their std and clipped to
-    ±RETURN_CLIP."""
-
-    def __init__(self, gamma: float):
-        self.gamma = gamma
-        self.count, self.mean, self.m2 = 0, 0.0, 0.0
-
-    def __call__(self, rewards: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """(T, N) rewards of one rollout scaled; `ends` (T, N): an episode ended at that step."""
-        returns, running = np.zeros_like(rewards, dtype=np.float64), np.zeros(rewards.shape[1])
-        for t in range(rewards.shape[0]):
-            running = running * self.gamma + rewards[t]
-            returns[t] = running
-            running = np.where(ends[t], 0.0, running)
-        n, mean, m2 = returns.size, float(returns.mean()), float(((returns - returns.mean()) ** 2).sum())
-        total = self.count + n  # Chan et al.'s merge of two sets' mean and sum of squares
-        delta = mean - self.mean
-        self.m2 += m2 + delta**2 * self.count * n / total
-        self.mean += delta * n / total
-        self.count = total
-        var = self.m2 / self.count
-        return np.clip(rewards / math.sqrt(var + 1e-8), -RETURN_CLIP, RETURN_CLIP)
-
-    def state_dict(self) -> dict:  # plain floats: the checkpoint loads weights only
-        return {"count": self.count, "mean": self.mean, "m2": self.m2}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.count, self.mean, self.m2 = state["count"], state["mean"], state["m2"]
-
-
-def chunk_envs(info: dict, num_envs: int, horizon: int) -> gym.vector.VectorEnv:
-    """`num_envs` ChunkEnvs of the checkpoint's env (same-step autoreset: a finished episode's final
-    observation is in the infos, the returned one is the next episode's)."""
-    sparse = info.get("reward") == "sparse"
-    return gym.make_vec(
-        _spec(info["env_spec"]),
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-        wrappers=[lambda env: ChunkEnv(env, horizon, sparse)],
-    )
-
-
-def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float):
-    """(advantages, returns) of (T, N) arrays: δ = r + γ(1 − terminated)V(s') − V(s), accumulated
-    backwards with γλ and cut at episode ends (`ends`: terminated or truncated)."""
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        delta = rewards[t] + gamma * (1 - terminated[t]) * next_values[t] - values[t]
-        running = delta + gamma * lam * (1 - ends[t]) * running
-        advantages[t] = running
-    return advantages, advantages + values
-
-
-def step_info(infos: dict, key: str, ended: np.ndarray) -> np.ndarray:
-    """Per env, the value of `key` in its last step's info (0 where absent): a finished episode's is in
-    `final_info` (same-step autoreset puts the next episode's reset info in its place)."""
-    values = np.zeros(len(ended))
-    for source, rows in ((infos, ~ended), (infos.get("final_info", {}), ended)):
-        if key in source:
-            mask = rows & source[f"_{key}"]
-            values[mask] = np.asarray(source[key], dtype=np.float64)[mask]
-    return values
-
-
-def collect(
-    run, agent: ReinFlowAgent, envs, policy: ChunkPolicy, scale: ReturnScale, cfg: ReinFlowConfig, chunks: int
-):
-    """One iteration's rollout from freshly reset envs: a flat batch of chunk transitions (normalised
-    observations, chain states, their log-likelihoods, GAE advantages and returns) and the finished
-    episodes' (return, success)."""
-    n, device = cfg.num_envs, run.device
-    first_seed = online_reset_seed(cfg.seed, run.env_steps)
-    raw, _ = envs.reset(seed=[first_seed + i for i in range(n)])
-
-    def tensor(array) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array), dtype=torch.float32, device=device)
-
-    steps: dict[str, list] = defaultdict(list)
-    episode_return, episodes = np.zeros(n), []
-    for _ in range(chunks):
-        obs = policy.normalizer.normalize_obs(tensor(raw))
-        with torch.no_grad():
-            path = agent.chain.sample(obs, run.generator)
-            logp = agent.normalized_log_prob(obs, path)
-            value = agent.value(obs).squeeze(-1)
-        chunk = path[-1].clamp(-1, 1).reshape(n, policy.horizon_steps, -1)
-        raw, reward, terminated, truncated, infos = envs.step(
-            policy.normalizer.unscale_action(chunk).cpu().numpy()
-        )
-        ended = terminated | truncated
-        last = raw.copy()
-        if ended.any():  # the finished episodes' last observations, for bootstrapping truncations
-            last[ended] = np.stack(infos["final_obs"][ended])
-        with torch.no_grad():
-            next_value = agent.value(policy.normalizer.normalize_obs(tensor(last))).squeeze(-1)
-        run.env_steps += int(step_info(infos, "chunk_steps", ended).sum())
-        episode_return += reward
-        success = step_info(infos, "success", ended)
-        for i in np.flatnonzero(ended):
-            episodes.append((float(episode_return[i]), float(success[i])))
-        episode_return[ended] = 0.0
-        items = {"obs": obs, "path": path.transpose(0, 1), "logp": logp, "value": value}
-        items |= {"next_value": next_value, "reward": reward, "terminated": tensor(terminated), "end": ended}
-        for key, item in items.items():
-            steps[key].append(item)
-    rewards, ends = np.stack(steps.pop("reward")), np.stack(steps.pop("end"))
-    scaled = scale(rewards, ends) if cfg.reward_scale else rewards  # the whole rollout at once
-    stacked = {k: torch.stack(v) for k, v in steps.items()} | {"reward": tensor(scaled), "end": tensor(ends)}
-    advantages, returns = gae(
-        stacked["reward"], stacked["value"], stacked["next_value"], stacked["terminated"],
-        stacked["end"], cfg.gamma, cfg.gae_lambda,
-    )  # fmt: skip
-    batch = {k: stacked[k].flatten(0, 1) for k in ("obs", "path", "logp")}
-    return batch | {"advantages": advantages.flatten(), "returns": returns.flatten()}, episodes
 
 
 # ---- training
@@ -459,10 +279,22 @@ def rollout_chunks(cfg: ReinFlowConfig, info: dict, horizon: int) -> int:
     limit (envs reset at every iteration, so a shorter rollout never sees an episode's later steps)."""
     if cfg.rollout_chunks:
         return cfg.rollout_chunks
-    limit = _spec(info["env_spec"]).max_episode_steps
+    limit = spec_from_json(info["env_spec"]).max_episode_steps
     if not limit:
         raise UserError(f"the env {info['env_id']!r} has no time limit; give --rollout_chunks N")
     return math.ceil(limit / horizon)
+
+
+def make_agent(cfg: ReinFlowConfig, policy: ChunkPolicy, info: dict, device) -> ReinFlowAgent:
+    """The agent around `policy`: its K-step sampler (K = 1 for a one-step policy) made a noisy chain."""
+    steps = 1 if policy.kind == "onestep" else cfg.inference_steps or DEFAULT_STEPS.get(policy.kind, 1)
+    if policy.kind == "onestep" and cfg.inference_steps > 1:
+        raise UserError(f"inference_steps = {cfg.inference_steps} is not allowed; a one-step policy has 1")
+    cond_dim, dim = policy.spec["obs_dim"], policy.horizon_steps * policy.spec["act_dim"]
+    units = sigma_units(cfg, policy, info)
+    noise = NoiseNet(cond_dim, dim, cfg.noise_hidden, cfg.sigma_min, cfg.sigma_max, units)
+    chain = NoisyChain(policy.model.train(), policy.kind, steps, noise).to(device)
+    return ReinFlowAgent(cfg, chain, cond_dim).to(device)
 
 
 def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
@@ -470,14 +302,8 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
     device = setup_runtime(cfg.device, cfg.threads)
     seed_everything(cfg.seed)
     name, policy, info, flow = starting_policy(cfg, device)
-    steps = 1 if policy.kind == "onestep" else cfg.inference_steps or (4 if policy.kind == "reflow" else 1)
-    if policy.kind == "onestep" and cfg.inference_steps > 1:
-        raise UserError(f"inference_steps = {cfg.inference_steps} is not allowed; a one-step policy has 1")
-    cond_dim, dim = policy.spec["obs_dim"], policy.horizon_steps * policy.spec["act_dim"]
-    units = sigma_units(cfg, policy, info)
-    noise = NoiseNet(cond_dim, dim, cfg.noise_hidden, cfg.sigma_min, cfg.sigma_max, units)
-    chain = NoisyChain(policy.model.train(), policy.kind, steps, noise).to(device)
-    agent = ReinFlowAgent(cfg, chain, cond_dim).to(device)
+    agent = make_agent(cfg, policy, info, device)
+    chain, noise, steps = agent.chain, agent.chain.noise, agent.chain.steps
     optimizers = {
         "actor": torch.optim.AdamW(chain.parameters(), lr=cfg.lr_actor, weight_decay=0.0),
         "critic": torch.optim.AdamW(

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from myreinflow.errors import UserError
+from myreinflow.names import FIGURES
 from myreinflow.utils import atomic_path
 
 
@@ -16,7 +17,7 @@ def _write(frame, path) -> None:
 
 
 def _concat(args) -> None:
-    from myreinflow.analysis.aggregate import read_csvs
+    from myreinflow.analysis.tables import read_csvs
 
     _write(read_csvs(args.inputs), args.out)
 
@@ -24,7 +25,8 @@ def _concat(args) -> None:
 def _eval(args) -> None:
     import pandas as pd
 
-    from myreinflow.analysis.aggregate import ci_table, headline, read_csvs
+    from myreinflow.analysis.headline import headline
+    from myreinflow.analysis.tables import ci_table, read_csvs
 
     if args.train and not Path(args.train).is_file():
         raise UserError(f"input {args.train!r} does not exist")
@@ -36,7 +38,7 @@ def _eval(args) -> None:
 
 
 def _train(args) -> None:
-    from myreinflow.analysis.aggregate import read_train
+    from myreinflow.analysis.tables import read_train
 
     _write(read_train(args.inputs), args.out)
 
@@ -44,7 +46,8 @@ def _train(args) -> None:
 def _runs(args) -> None:
     import yaml
 
-    from myreinflow.analysis.aggregate import TRAIN_PATH, read_train, run_numbers
+    from myreinflow.analysis.runs import run_numbers
+    from myreinflow.analysis.tables import TRAIN_PATH, read_train
 
     train = read_train(args.inputs)  # checks the paths
     episodes = {}
@@ -72,14 +75,20 @@ def _published(args) -> None:
 def _figure(args) -> None:
     import pandas as pd
 
-    from myreinflow.analysis.figures import FIGURES
+    from myreinflow.analysis.figures import PLOTS
 
-    if args.name not in FIGURES:
-        raise UserError(f"figure {args.name!r} is not one of {', '.join(FIGURES)}")
+    if args.stem not in FIGURES:
+        raise UserError(f"figure {args.stem!r} is not one of {', '.join(FIGURES)}")
+    want = FIGURES[args.stem]["inputs"]
+    if len(args.inputs) != len(want):
+        csvs = " and ".join(f"{name}.csv" for name in want)
+        raise UserError(
+            f"figure {args.stem} is drawn from {csvs}: give {len(want)} CSV(s), not {len(args.inputs)}"
+        )
     for path in args.inputs:
         if not Path(path).is_file():
             raise UserError(f"input {path!r} does not exist")
-    FIGURES[args.name](*[pd.read_csv(path) for path in args.inputs], args.out)
+    PLOTS[args.stem](*[pd.read_csv(path) for path in args.inputs], args.out)
     print(f"wrote {args.out}")
 
 
@@ -128,10 +137,9 @@ def add_commands(p: argparse.ArgumentParser) -> None:
     c.add_argument("--out", required=True, help="output CSV")
 
     c = command("figure", "one figure (PNG) from summary CSVs", _figure)
-    c.add_argument(
-        "name",
-        help="return, fql (from table.csv), latency (eval.csv), curves (train.csv), toy2d (toy2d.csv), "
-        "rl (train.csv and table.csv)",
+    figures = "; ".join(
+        f"{stem} ({' and '.join(f'{name}.csv' for name in f['inputs'])})" for stem, f in FIGURES.items()
     )
-    c.add_argument("inputs", nargs="+", help="the summary CSV(s) the figure is drawn from")
+    c.add_argument("stem", metavar="figure", help=f"the figure, by its file stem: {figures}")
+    c.add_argument("inputs", nargs="+", help="the summary CSV(s) the figure is drawn from, in that order")
     c.add_argument("--out", required=True, help="output PNG")

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from myreinflow.analysis.aggregate import best_steps
+from myreinflow.analysis.tables import best_steps
 
 PUBLISHED = Path(__file__).with_name("published.yaml")
 COLUMNS = [

@@ -54,12 +54,6 @@ class ChunkedTransitions:
         self.fields: dict[str, torch.Tensor] = {}
         self.extend(episodes)
 
-    @classmethod
-    def from_minari(
-        cls, dataset, horizon_steps, cond_steps, normalizer, device="cpu", discount=None
-    ) -> ChunkedTransitions:
-        return cls(episodes_of(dataset), horizon_steps, cond_steps, normalizer, device, discount)
-
     def __len__(self) -> int:
         return self.fields["act_idx"].shape[0] if self.fields else 0
 

@@ -4,7 +4,7 @@ Policies are callables ``policy(obs) -> action`` with ``reset(seed)`` called at 
 Wrappers (:class:`GaussianNoise`, :class:`EpsilonRandom`, :class:`Decoy`) compose; ``reset(seed)`` is passed
 down the chain so every episode is reproducible from its seed alone.
 
-Pusher-v5 physics the controller relies on (measured with MuJoCo 3.2/4.0):
+Pusher-v5 physics the controller relies on (as found with MuJoCo 3.2/4.0):
 
 * ``tips_arm`` (the reward's "fingertip") is the centre of the fork's cross-bar; only the fork capsules
   touch the object.
@@ -57,7 +57,8 @@ class Policy(Protocol):
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """3-vector cross product; ``np.cross`` costs ~10x more and dominated the expert's run time."""
+    """3-vector cross product; ``np.cross`` is much slower on single 3-vectors and dominated the expert's run
+    time."""
     return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from myreinflow.data.recipes import OracleRecipe
+from myreinflow.data.store import run_tasks, write_dataset
 from myreinflow.data.tasks import META_KEY, STATE_KEYS, TASK_STATS_KEY, goal_reached, import_ogbench
+from myreinflow.utils import allocated_cpus
 
 STATE_DTYPES = {"qpos": np.float64, "qvel": np.float64, "button_states": np.int64}
 
@@ -175,8 +177,6 @@ def create_minari(
     some step."""
     import gymnasium as gym
 
-    from myreinflow.data.generate import write_dataset
-
     import_ogbench()
     spec = gym.spec(env_name)
     env_spec = gym.envs.registration.EnvSpec(
@@ -200,13 +200,10 @@ def generate_manipspace(recipe: OracleRecipe, progress: bool = True, workers: in
     """Generates an OGBench manipulation dataset from `recipe` into the local Minari root (all allocated
     cores, one seeded episode per task, atomic; `generate_dataset` checks it is not there yet); the
     metadata keep the recipe and the unhealthy episodes thrown away."""
-    from myreinflow.data.generate import run_tasks
-    from myreinflow.utils import allocated_cpus
-
     workers = workers if workers is not None else allocated_cpus()
     tasks = [(asdict(recipe), i) for i in range(recipe.episodes)]
     episodes = run_tasks(
-        tasks, workers, progress, desc=recipe.id, fn=run_episode, unit_scale=recipe.episode_steps
+        tasks, run_episode, workers, progress, desc=recipe.id, unit_scale=recipe.episode_steps
     )
     retries = int(sum(ep["retries"] for ep in episodes))
     return create_minari(

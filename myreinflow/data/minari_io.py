@@ -17,8 +17,13 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from myreinflow.data.tasks import META_KEY, task_card
+from myreinflow.data.generate import generate_dataset
+from myreinflow.data.manipspace import create_minari, episodes_of_npz
+from myreinflow.data.recipes import OGBENCH_ENV_RE, Component, Recipe, load_recipes
+from myreinflow.data.store import move_into_place, new_tmp_root
+from myreinflow.data.tasks import META_KEY, import_ogbench, task_card
 from myreinflow.errors import UserError
+from myreinflow.utils import atomic_write_text
 
 SOURCES = ("auto", "minari", "generate", "ogbench")
 OWN_NAMESPACE = "myreinflow/"
@@ -79,8 +84,6 @@ def _is_local(dataset_id: str) -> bool:
 
 
 def _recipe_ids() -> list[str]:
-    from myreinflow.data.recipes import load_recipes
-
     return sorted(load_recipes())
 
 
@@ -103,8 +106,6 @@ def load_dataset(dataset_id: str, source: str = "auto", progress: bool = True):
         return minari.load_dataset(dataset_id)
     recipes = _recipe_ids()
     if dataset_id in recipes and source in ("auto", "generate"):
-        from myreinflow.data.generate import generate_dataset
-
         return generate_dataset(dataset_id, progress=progress)
     if dataset_id in recipes:
         raise UserError(
@@ -169,8 +170,6 @@ def _local_alternative(dataset_id: str, recipes: list[str]) -> str:
 
 def _download(dataset_id: str, recipes: list[str], progress: bool) -> None:
     """Downloads into a hidden temporary root (in a child process) and renames it into place when complete."""
-    from myreinflow.data.generate import move_into_place, new_tmp_root
-
     root = _datasets_root()
     alt = _local_alternative(dataset_id, recipes)
 
@@ -201,9 +200,6 @@ def _download(dataset_id: str, recipes: list[str], progress: bool) -> None:
 def _download_ogbench(dataset_id: str, recipes: list[str], progress: bool):
     """Downloads OGBench's official file of ``ogbench/<name>`` with the package's own downloader into its
     cache (``OGBENCH_DATA_DIR``, default ``~/.ogbench/data``) and converts it to a Minari dataset."""
-    from myreinflow.data.manipspace import create_minari, episodes_of_npz
-    from myreinflow.data.recipes import OGBENCH_ENV_RE
-
     name = dataset_id.removeprefix(OGBENCH_NAMESPACE)
     match = re.fullmatch(r"(.+)-(play|noisy)-(v\d+)", name)
     env_name = f"{match[1]}-{match[3]}" if match else ""
@@ -223,8 +219,6 @@ def _download_ogbench(dataset_id: str, recipes: list[str], progress: bool):
             f"dataset {dataset_id!r} could not be downloaded from OGBench ({reason}); to generate it "
             f"locally from OGBench's recipe run: myreinflow data --dataset {alt}"
         )
-
-    from myreinflow.data.tasks import import_ogbench
 
     import_ogbench()
     from ogbench.utils import DATASET_URL
@@ -293,8 +287,6 @@ def dataset_card(dataset) -> dict[str, Any]:
 
 def _component_stats(recipe: dict, returns: np.ndarray, dist: np.ndarray | None) -> list[dict[str, Any]]:
     """Per-component episode count, mean return and (Pusher) mean final distance of a generated dataset."""
-    from myreinflow.data.recipes import Component, Recipe
-
     comps = tuple(Component(**c) for c in recipe["components"])
     labels = Recipe(**{**recipe, "components": comps}).episode_components()
     if len(labels) != len(returns):
@@ -311,6 +303,4 @@ def _component_stats(recipe: dict, returns: np.ndarray, dist: np.ndarray | None)
 
 def write_card(card: dict[str, Any], path: str | os.PathLike) -> None:
     """Writes ``card`` as JSON atomically (temporary file in the same folder, then rename)."""
-    from myreinflow.utils import atomic_write_text
-
     atomic_write_text(path, json.dumps(card, indent=2, sort_keys=False))

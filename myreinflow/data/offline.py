@@ -8,7 +8,7 @@ import numpy as np
 
 from myreinflow.data.chunks import ChunkedTransitions, episodes_of
 from myreinflow.data.normalize import Normalizer
-from myreinflow.data.tasks import ogbench_env, relabel_episodes, task_env_id
+from myreinflow.data.tasks import import_ogbench, ogbench_env, relabel_episodes, task_env_id
 from myreinflow.envs import env_spec_json
 from myreinflow.errors import UserError
 
@@ -32,8 +32,6 @@ def dataset_info(dataset, task: int | None = None, reward: str = "dense") -> dic
     if task is None:
         spec = env_spec_json(dataset)
     else:
-        from myreinflow.data.tasks import import_ogbench
-
         import_ogbench()
         spec = gym.spec(task_env_id(ogbench_env(dataset), task)).to_json()
     info = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from myreinflow.stats import normalized_score
+
 
 class Episode:
     """An online episode being collected, and the policy's stacked observations."""
@@ -42,8 +44,6 @@ class OnlineEpisodes:
     def summary(self, env_steps: int, dataset: dict) -> dict[str, float]:
         """`online/*` metrics: env steps and episodes so far, and the mean return and normalized score of
         the episodes finished since the last summary (none: left out)."""
-        from myreinflow.evaluation import normalized_score
-
         metrics = {"online/env_steps": env_steps, "online/episodes": len(self.episodes)}
         if self.returns:
             score = normalized_score(self.returns, dataset["ref_min_score"], dataset["ref_max_score"])

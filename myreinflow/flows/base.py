@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from myreinflow.configs import PREDICTIONS
+from myreinflow.names import PREDICTIONS
 
 
 def as_condition(cond: torch.Tensor | dict) -> torch.Tensor:

@@ -27,7 +27,7 @@ One loss with named parts, each a recipe option (`MeanFlow.__init__`):
              `full_interval_frac` of the others the whole interval (t = 1, r = 0) that one step uses.
 
 The JVP is one forward-mode pass of the network with tangent (dz, 0, 1) on (z, r, t): the network's own
-`forward_and_jvp` when it has one (FlowNet: ~3× cheaper on CPU than `torch.func.jvp`, same numbers).
+`forward_and_jvp` when it has one (FlowNet: cheaper than `torch.func.jvp`, same numbers; docs/benchmarks.md).
 For data prediction (u = (z − g)/t) the chain rule gives du/dt = (dz − ġ − u)/t
 (`FlowModel.total_derivative`, tested against `torch.func.jvp` of u and finite differences).
 `train/flow_mse` logs the unweighted per-dimension error.
@@ -55,8 +55,14 @@ import math
 import torch
 from torch.func import jvp
 
-from myreinflow.configs import MEANFLOW_ERRORS, MEANFLOW_REDUCTIONS, MEANFLOW_TARGETS, MEANFLOW_TR_SAMPLERS
 from myreinflow.flows.base import FlowModel, as_condition, logit_normal
+from myreinflow.names import (
+    DEFAULT_STEPS,
+    MEANFLOW_ERRORS,
+    MEANFLOW_REDUCTIONS,
+    MEANFLOW_TARGETS,
+    MEANFLOW_TR_SAMPLERS,
+)
 
 # flow_kwargs of specs written before these options existed: the values that reproduce that code
 V1_KWARGS = {
@@ -85,6 +91,8 @@ def upgrade_kwargs(kwargs: dict) -> dict:
 
 class MeanFlow(FlowModel):
     """MeanFlow over action chunks; the recipe options are described in the module docstring."""
+
+    default_steps = DEFAULT_STEPS["meanflow"]  # one jump from noise to data
 
     def __init__(
         self,

@@ -15,8 +15,8 @@ LN_EPS = 1e-6  # flax.linen.LayerNorm's default
 
 class TanhGELU(nn.Module):
     """GELU's tanh approximation, 0.5·x·(1 + tanh(u)) with u = √(2/π)(x + 0.044715x³), written as the same
-    function x·σ(2u): compiled for the CPU, the sigmoid's exp costs about half of tanh (54 against 129 µs
-    on a 256×256 batch, one AMD EPYC thread); the two agree within float32 rounding (tested)."""
+    function x·σ(2u): compiled for the CPU, the sigmoid's exp is cheaper than tanh (docs/benchmarks.md);
+    the two agree within float32 rounding (tested)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * torch.sigmoid(2 * math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x))
@@ -84,6 +84,6 @@ class EnsembleMLP(nn.Module):
         w, b = self.weights[-1], self.biases[-1]
         if w.shape[-1] == 1:
             # one output (a Q value): a dot product per row, which inductor fuses; a batched GEMM with one
-            # column ran at 3 GFLOP/s on the CPU (0.3 ms of a 3×256 FQL update)
+            # column is slow on the CPU (docs/benchmarks.md)
             return (h * w.transpose(1, 2)).sum(-1, keepdim=True) + b
         return torch.baddbmm(b, h, w)

@@ -141,8 +141,8 @@ class FlowNet(nn.Module):
         The first layer's input is split by columns, W·[z, obs, emb] + b = W_z·z + (W_obs·obs + b) +
         W_emb·emb: the observation term is computed once for all steps, and r, t of shape (1,) (one
         time for the whole batch, as on a sampler's grid) are embedded once per step instead of per
-        sample. The same function as `forward` up to float rounding (tested); FQL's update, whose target
-        takes 10 Euler steps, makes 5 % more updates/s at 3×256 (docs/benchmarks.md).
+        sample. The same function as `forward` up to float rounding (tested); it speeds up FQL's update,
+        whose target takes 10 Euler steps (docs/benchmarks.md).
         """
         first, a, c = self.mlp[0], self.action_dim, self.cond_dim
         obs_term = F.linear(obs, first.weight[:, a : a + c], first.bias)

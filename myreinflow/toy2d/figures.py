@@ -1,7 +1,7 @@
 """Figures of the 2D study, drawn from what the study saved (samples.npz arrays and the metric tables);
-the metrics against steps are `analysis.figures.plot_toy2d`, the pipeline's figure, for one run.
+the metrics against steps are `analysis.figures.toy2d.plot_toy2d`, the pipeline's figure, for one run.
 
-Uses matplotlib's object API (`Figure`, no pyplot): no display or backend needed, nothing global changes.
+Drawn with matplotlib's object API (`Figure`), written by the study figures' shared `style.save`.
 """
 
 from __future__ import annotations
@@ -12,16 +12,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from myreinflow.utils import atomic_path
+from myreinflow.analysis.figures.style import save
+from myreinflow.names import FLOW_LABELS
 
-LABELS = {"reflow": "ReFlow (1-RF)", "meanflow": "MeanFlow", "rectified": "2-rectified flow"}
 LIMIT = 2.75  # axes show [-2.75, 2.75]²
 BINS = 80
-
-
-def _save(fig: Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+DPI = 110
 
 
 def _histogram(points: np.ndarray) -> np.ndarray:
@@ -49,7 +45,7 @@ def plot_samples(
     axes = fig.subplots(len(models), len(steps) + 1, squeeze=False)
     for i, name in enumerate(models):
         _density(axes[i, 0], target, vmax)
-        axes[i, 0].set_ylabel(LABELS.get(name, name), fontsize=11)
+        axes[i, 0].set_ylabel(FLOW_LABELS.get(name, name), fontsize=11)
         for j, k in enumerate(steps, start=1):
             _density(axes[i, j], arrays[name][f"nfe{k}"], vmax)
             if metrics is not None:
@@ -65,7 +61,7 @@ def plot_samples(
     for j, k in enumerate(steps, start=1):
         axes[0, j].set_title(f"{k} step{'s' if k > 1 else ''} (NFE {k})")
     fig.suptitle(f"Samples by number of function evaluations — {title}")
-    _save(fig, path)
+    save(fig, path, dpi=DPI)
 
 
 def plot_trajectories(arrays: dict, target: np.ndarray, steps: int, path: Path, title: str) -> None:
@@ -79,7 +75,7 @@ def plot_trajectories(arrays: dict, target: np.ndarray, steps: int, path: Path, 
         ax.plot(paths[:, :, 0], paths[:, :, 1], color="tab:blue", alpha=0.5, linewidth=0.8)
         ax.scatter(paths[0, :, 0], paths[0, :, 1], s=10, color="black", label="start (noise, t = 1)")
         ax.scatter(paths[-1, :, 0], paths[-1, :, 1], s=14, color="tab:red", marker="x", label="end (t = 0)")
-        ax.set(xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal", title=LABELS.get(name, name))
+        ax.set(xlim=(-LIMIT, LIMIT), ylim=(-LIMIT, LIMIT), aspect="equal", title=FLOW_LABELS.get(name, name))
     axes[0].legend(loc="lower left", fontsize=8, markerscale=1.5)
     fig.suptitle(f"Trajectories of {paths.shape[1]} samples at {steps} steps — {title}")
-    _save(fig, path)
+    save(fig, path, dpi=DPI)

@@ -4,8 +4,8 @@
   circle, estimated with `SWD_PROJECTIONS` = 500 directions from POT's `get_random_projections` with
   a fixed seed (the same directions for every model and NFE). This is exactly POT's
   `ot.sliced_wasserstein_distance(x, y, projections=θ, p=1)`; for two equal-size, equal-weight sets we
-  compute the same number with the sorted-samples closed form (one sort per set; ~10× faster than POT's
-  general quantile code, equality tested). For a pure shift δ in 2D, SW₁ = |δ|·E|cos φ| = 2|δ|/π.
+  compute the same number with the sorted-samples closed form (one sort per set, faster than POT's
+  general quantile code; equality tested). For a pure shift δ in 2D, SW₁ = |δ|·E|cos φ| = 2|δ|/π.
 - `mmd2`: squared maximum mean discrepancy, the unbiased estimate (Gretton et al. 2012, eq. 3; can be
   slightly negative), with the sum-of-Gaussians kernel k(x, y) = Σ_σ exp(−|x − y|²/(2σ²)) over
   σ ∈ `MMD_BANDWIDTHS` = (1/16, 1/8, 1/4, 1/2, 1), on the first `MMD_SAMPLES` = 3000 points of each set

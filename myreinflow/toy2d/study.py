@@ -32,10 +32,10 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from myreinflow.checkpoint import load_for_resume
-from myreinflow.config import RunOptions, to_dict, to_yaml
 from myreinflow.configs import MEANFLOW_FIELDS, Toy2DConfig
 from myreinflow.flows import FLOWS, FlowModel, ReFlow
 from myreinflow.nets import FlowNet
+from myreinflow.options import RunOptions, to_dict, to_yaml
 from myreinflow.run import MetricMean, TrainingRun, due, gradient_step, lr_scheduler
 from myreinflow.toy2d.distributions import DISTRIBUTIONS
 from myreinflow.toy2d.metrics import TargetMetrics, path_deviation
@@ -49,9 +49,9 @@ COLUMNS = ["distribution", "flow", "inference_steps", "metric", "value", "seed"]
 COMMON_KEYS = ("distribution", "steps", "batch_size", "lr", "lr_schedule", "ema_decay", "max_grad_norm")
 COMMON_KEYS += ("hidden", "activation", "time_dim", "max_freq", "flow_prediction", "seed")
 MEANFLOW_KEYS = ("meanflow_recipe", *MEANFLOW_FIELDS, "meanflow_warm_start")
-RECTIFIED_KEYS = ("reflow_time_sampler", "rectified_couplings", "rectified_steps", "rectified_train_steps")
+RECTIFIED_KEYS = ("rectified_couplings", "rectified_steps", "rectified_train_steps")
 TRAIN_KEYS = {
-    "reflow": COMMON_KEYS + ("reflow_time_sampler",),
+    "reflow": COMMON_KEYS,
     "meanflow": COMMON_KEYS + MEANFLOW_KEYS,
     "rectified": COMMON_KEYS + RECTIFIED_KEYS,
 }
@@ -241,7 +241,7 @@ def is_complete(cfg: Toy2DConfig, out: Path) -> bool:
 
 def run(cfg: Toy2DConfig, progress: bool = True) -> Path:
     """Train, evaluate and plot every model of `cfg.flows`; returns the output directory."""
-    from myreinflow.analysis.figures import plot_toy2d
+    from myreinflow.analysis.figures.toy2d import plot_toy2d
     from myreinflow.toy2d.figures import plot_samples, plot_trajectories
 
     out = cfg.output_dir()

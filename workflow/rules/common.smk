@@ -8,6 +8,17 @@ import os
 import re
 import shutil
 
+from myreinflow.names import (
+    CRITIC_STAGES,
+    FIGURES,
+    FLOW_LABELS,
+    ONLINE_PHASES,
+    ONLINE_STAGES,
+    CONTROL_STAGES,
+    STAGE_NAMES,
+    STAGE_WORDS,
+)
+
 DATASETS = {d["name"]: d for d in config["datasets"]}
 if len(DATASETS) != len(config["datasets"]):
     raise ValueError("config key 'datasets': two entries have the same name")
@@ -32,17 +43,6 @@ MINARI_ROOT = os.path.normpath(config["minari_root"])
 DATASET_IDS = "|".join(re.escape(i) for i in SOURCES)
 STAGES = {name: d.get("stages", config["stages"]) for name, d in DATASETS.items()}
 SEEDS = config["seeds"]
-CRITIC_STAGES = (
-    "fql",
-    "mfql",
-    "qc",
-)  # the offline critic-based stages (rule fql's {algo})
-# the stages of the online rule: {algo}_online continues each offline {algo} run in the env, {algo}_continued (its
-# control) for as many updates without it
-ONLINE_PHASES = {
-    "online": "the offline run it continues",
-    "continued": "the online run it controls",
-}
 
 
 def offline_stage(stage):
@@ -79,10 +79,9 @@ if config["recipes"]:
 for var in ("WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_DATA_DIR"):
     os.environ.setdefault(var, os.path.abspath("results/wandb"))
 os.environ.setdefault("MPLCONFIGDIR", os.path.abspath("results/.matplotlib"))
-# OMP_WAIT_POLICY is left to OpenMP's default (threads spin briefly, then sleep). PASSIVE (never spin)
-# halved the FQL update rate on two threads (benchmarks/fql_update.py, 3x256, compiled, 2-core AMD EPYC,
-# torch 2.13: free machine 25.8 updates/s PASSIVE, 50.7 default; both cores busy with other processes
-# 8.2 PASSIVE, 9.7 default), so it is not set here; a user's own setting is passed through.
+# OMP_WAIT_POLICY is left to OpenMP's default (threads spin briefly, then sleep): PASSIVE (never spin)
+# slows the FQL update on two threads (docs/algorithms/fql.md), so it is not set here; a user's own
+# setting is passed through.
 
 
 def _gpu_visible():
@@ -217,12 +216,6 @@ def critic_methods(dataset):
     ]
 
 
-ONLINE_STAGES = (
-    *(f"{algo}_{phase}" for algo in CRITIC_STAGES for phase in ONLINE_PHASES),
-    "reinflow",
-)
-
-
 def reinflow_start(dataset):
     """(stage, policy) that ReinFlow fine-tunes on the entry `dataset`: the FQL run's one-step policy
     where the entry has the fql stage, else the BC flow."""
@@ -284,16 +277,15 @@ def toy2d_files():
 
 
 def figures():
-    names = ["return_vs_steps", "latency_vs_steps", "learning_curves"]
-    if any("fql" in stages for stages in STAGES.values()):
-        names.append("bc_to_fql")
-    if any(len(critic_methods(d)) > 1 for d in DATASETS):
-        names.append("reflow_vs_meanflow_rl")
-    if any(set(ONLINE_STAGES) & set(stages) for stages in STAGES.values()):
-        names.append("online")
-    if DISTRIBUTIONS:
-        names.append("toy2d_metrics")
-    return [f"results/figures/{name}.png" for name in names]
+    """The figures of names.FIGURES that the config has data for, as results/figures/{stem}.png."""
+    stages = [set(names) for names in STAGES.values()]
+    drawn = {
+        "bc_to_fql": any("fql" in names for names in stages),
+        "reflow_vs_meanflow_rl": any(len(critic_methods(d)) > 1 for d in DATASETS),
+        "online": any((set(ONLINE_STAGES) | set(CONTROL_STAGES)) & s for s in stages),
+        "toy2d_metrics": bool(DISTRIBUTIONS),
+    }
+    return [f"results/figures/{stem}.png" for stem in FIGURES if drawn.get(stem, True)]
 
 
 def final_outputs():

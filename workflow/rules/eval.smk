@@ -12,7 +12,7 @@ rule eval:
     benchmark:
         "logs/benchmarks/eval/{stage}/{dataset}/{flow}/seed{seed}.tsv"
     wildcard_constraints:
-        stage="|".join(["bc", *CRITIC_STAGES, *ONLINE_STAGES]),
+        stage="|".join(["bc", *CRITIC_STAGES, *ONLINE_STAGES, *CONTROL_STAGES]),
     conda:
         "../envs/myreinflow.yaml"
     threads: config["threads"]["eval"]

@@ -5,19 +5,6 @@ into `config["_report"]` (after validation), the one thing the page's template c
 
 import csv
 
-STAGE_WORDS = {
-    "bc": "behaviour cloning",
-    "fql": "FQL (a one-step policy distilled from the flow, against the critic)",
-    "mfql": "MeanFlow-QL (the MeanFlow's one step is the actor)",
-    "qc": "QC (Q-chunking's best-of-N: the flow acts, the critic picks the best of its samples)",
-    "fql_online": "FQL online (the offline FQL run continued in the env)",
-    "mfql_online": "MeanFlow-QL online (the offline MeanFlow-QL run continued in the env)",
-    "qc_online": "QC online (the offline QC run continued in the env)",
-    "fql_continued": "the control of FQL online (the offline run continued as long, without the env)",
-    "mfql_continued": "the control of MeanFlow-QL online (the offline run continued as long, without the env)",
-    "qc_continued": "the control of QC online (the offline run continued as long, without the env)",
-    "reinflow": "ReinFlow (PPO through the noise-injected sampler of the policy before it)",
-}
 # how long a stage trains, by its option: (option, unit)
 BUDGETS = {
     **{f"{algo}_online": ("online_steps", "env steps") for algo in CRITIC_STAGES},
@@ -27,8 +14,6 @@ BUDGETS = {
     },
     "reinflow": ("env_steps", "env steps"),
 }
-FLOW_WORDS = {"reflow": "ReFlow", "meanflow": "MeanFlow", "mlp": "MLP"}
-STAGE_NAMES = {"fql": "FQL", "mfql": "MeanFlow-QL", "qc": "QC"}
 
 
 def _study_lines():
@@ -43,7 +28,7 @@ def _study_lines():
             # a control's budget is its online run's
             source = f"{offline_stage(stage)}_online" if offline_stage(stage) else stage
             amount = options(source, name, trained[0]).get(key)
-            who = ", ".join(FLOW_WORDS[f] for f in trained)
+            who = ", ".join(FLOW_LABELS[f] for f in trained)
             budget = f", {amount:,} {unit}" if amount is not None else ""
             stages.append(f"{STAGE_WORDS[stage]} of {who}{budget}")
         e = eval_settings(name)
@@ -125,7 +110,7 @@ def _reach(path="results/summary/train.csv"):
     if len(critic):
         updates = critic.groupby(["stage", "flow"])["step"].max()
         each = ", ".join(
-            f"{STAGE_NAMES[stage]} from {FLOW_WORDS[flow]} {n:,}"
+            f"{STAGE_NAMES[stage]} from {FLOW_LABELS[flow]} {n:,}"
             for (stage, flow), n in updates.items()
         )
         onset = (

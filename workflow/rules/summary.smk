@@ -1,51 +1,3 @@
-# figure file stem -> the summary CSV it is drawn from, its name for `myreinflow.analysis figure`, and
-# where the report shows it (the rule `figure` below makes every one; common.smk's figures() lists them)
-FIGURES = {
-    "return_vs_steps": dict(
-        input="results/summary/table.csv",
-        name="return",
-        category="Results",
-        labels={"figure": "return vs inference steps"},
-    ),
-    "latency_vs_steps": dict(
-        input="results/summary/eval.csv",
-        name="latency",
-        category="Results",
-        labels={"figure": "latency vs inference steps"},
-    ),
-    "bc_to_fql": dict(
-        input="results/summary/table.csv",
-        name="fql",
-        category="Results",
-        labels={"figure": "BC to FQL"},
-    ),
-    "learning_curves": dict(
-        input="results/summary/train.csv",
-        name="curves",
-        category="Training",
-        labels={"figure": "learning curves"},
-    ),
-    "reflow_vs_meanflow_rl": dict(
-        input=["results/summary/train.csv", "results/summary/table.csv"],
-        name="rl",
-        category="Results",
-        labels={"figure": "ReFlow vs MeanFlow in RL"},
-    ),
-    "online": dict(
-        input="results/summary/train.csv",
-        name="online",
-        category="Results",
-        labels={"figure": "online fine-tuning"},
-    ),
-    "toy2d_metrics": dict(
-        input="results/summary/toy2d.csv",
-        name="toy2d",
-        category="2D study",
-        labels={"distribution": "all", "figure": "metrics vs steps"},
-    ),
-}
-
-
 rule summary_eval:
     """Every evaluation CSV in one tidy table, means with 95 % CIs, and the headline comparisons."""
     input:
@@ -170,11 +122,14 @@ rule summary_toy2d:
 
 
 rule figure:
-    """One figure of the study from one summary CSV, as FIGURES says. report() takes one caption file
-    per output pattern (no wildcards, no function), so figure.rst picks the text by {figure}.
+    """One figure of the study, by its file stem, from the summary CSVs names.FIGURES gives it. report()
+    takes one caption file per output pattern (no wildcards, no function), so figure.rst picks the text
+    by {figure}.
     """
     input:
-        lambda w: FIGURES[w.figure]["input"],
+        lambda w: [
+            f"results/summary/{name}.csv" for name in FIGURES[w.figure]["inputs"]
+        ],
     output:
         report(
             "results/figures/{figure}.png",
@@ -190,7 +145,5 @@ rule figure:
         figure="|".join(FIGURES),
     conda:
         "../envs/myreinflow.yaml"
-    params:
-        name=lambda w: FIGURES[w.figure]["name"],
     shell:
-        "python -m myreinflow.analysis figure {params.name} {input} --out {output} > {log} 2>&1"
+        "python -m myreinflow.analysis figure {wildcards.figure} {input} --out {output} > {log} 2>&1"
