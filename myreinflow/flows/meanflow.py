@@ -57,7 +57,6 @@ from torch.func import jvp
 
 from myreinflow.flows.base import FlowModel, as_condition, logit_normal
 from myreinflow.names import (
-    DEFAULT_STEPS,
     MEANFLOW_ERRORS,
     MEANFLOW_REDUCTIONS,
     MEANFLOW_TARGETS,
@@ -91,8 +90,6 @@ def upgrade_kwargs(kwargs: dict) -> dict:
 
 class MeanFlow(FlowModel):
     """MeanFlow over action chunks; the recipe options are described in the module docstring."""
-
-    default_steps = DEFAULT_STEPS["meanflow"]  # one jump from noise to data
 
     def __init__(
         self,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from myreinflow.flows.base import FlowModel, as_condition, logit_normal
-from myreinflow.names import DEFAULT_STEPS
 
 TIME_SAMPLERS = ("uniform", "logit_normal", "beta")
 
@@ -18,8 +17,6 @@ class ReFlow(FlowModel):
     ‖g(z_t, t, t | obs) − x‖², the clean-chunk MSE (the velocity loss weighted by t², since
     u − v = (x − g)/t).
     """
-
-    default_steps = DEFAULT_STEPS["reflow"]  # Euler steps when a command is given none
 
     def __init__(
         self,
