@@ -170,6 +170,8 @@ class QCConfig(FQLConfig):
     flow_steps: int = inherited(
         FQLConfig, "flow_steps", 0, "K: flow steps of each sample (0 = ReFlow 10, MeanFlow 1)"
     )
+    # the reference's wait before its first online update (its `start_training`)
+    online_warmup_steps: int = inherited(FQLConfig, "online_warmup_steps", 5000)
     out: str = inherited(
         FQLConfig, "out", "", "output directory (default results/qc/<dataset>/<flow>/seed<seed>)"
     )

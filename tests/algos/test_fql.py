@@ -711,6 +711,12 @@ def test_qc_on_pusher_acts_with_the_best_of_its_candidates(minari_root, tmp_path
     assert set(frame["candidates"]) == {4} and set(frame["run_candidates"]) == {4}
     assert main([*base, "--candidates", "1", "--out", str(csv)]) == 0  # the flow alone
     assert set(pd.read_csv(csv)["candidates"]) == {1}
+    # online, QC (as its reference) waits 5,000 env steps before its first update: 150 steps act and
+    # fill the replay without updating
+    before = ckpt["step"]
+    assert main([*args, "--online_steps", "150", "--online_eval_freq", "150"]) == 0
+    ckpt = load_checkpoint(out / "model.pt")
+    assert ckpt["env_steps"] == 150 and ckpt["step"] == before and len(ckpt["online_episodes"]) == 1
 
 
 def _batch(obs_dim: int, act_dim: int, horizon: int, n: int = 32) -> dict:
