@@ -114,7 +114,7 @@ def test_tiny_config_runs_through_the_slurm_profile(slurm_cluster, minari_root, 
         "1",
         "--seconds-between-status-checks",
         "2",
-        timeout=420,
+        timeout=600,  # a guard against a hung cluster, with room for a loaded 2-core machine
     )
     log = run.stdout + run.stderr
 
