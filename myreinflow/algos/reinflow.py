@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from myreinflow.algos.rollouts import ReturnScale, chunk_envs, collect
+from myreinflow.algos.rollouts import ReturnScale, chunk_envs, collect, explained_variance
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.configs import ReinFlowConfig
 from myreinflow.data import load_dataset
@@ -348,7 +348,9 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
         agent.eval()
         batch, episodes = collect(run, agent, envs, policy, scale, cfg, chunks)
         agent.train()
+        values = batch["returns"] - batch["advantages"]  # the value network's, before this update
         metrics = update(agent, optimizers, batch, cfg, run)
+        metrics["train/explained_variance"] = explained_variance(batch["returns"], values)
         run.iteration += 1
         metrics |= {"train/sigma_max": math.exp(0.5 * float(noise.log_var_max))}
         evaluate_now = due(run.iteration, cfg.eval_freq, iterations)

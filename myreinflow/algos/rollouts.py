@@ -102,6 +102,13 @@ def gae(rewards, values, next_values, terminated, ends, gamma: float, lam: float
     return advantages, advantages + values
 
 
+def explained_variance(returns: torch.Tensor, values: torch.Tensor) -> float:
+    """1 − Var(returns − values) / Var(returns): how much of the rollout's returns the value network
+    predicted before the iteration's updates (1: all, 0: no better than their mean, < 0: worse)."""
+    var = returns.var()
+    return float(1 - (returns - values).var() / var) if var > 0 else float("nan")
+
+
 def step_info(infos: dict, key: str, ended: np.ndarray) -> np.ndarray:
     """Per env, the value of `key` in its last step's info (0 where absent): a finished episode's is in
     `final_info` (same-step autoreset puts the next episode's reset info in its place)."""

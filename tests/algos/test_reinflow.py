@@ -10,7 +10,7 @@ import torch
 from torch.distributions import Normal
 
 from myreinflow.algos.reinflow import NoiseNet, NoisyChain, ReinFlowAgent, sigma_max_at, update
-from myreinflow.algos.rollouts import ReturnScale, gae
+from myreinflow.algos.rollouts import ReturnScale, explained_variance, gae
 from myreinflow.checkpoint import load_checkpoint
 from myreinflow.cli import main
 from myreinflow.configs import FlowOptions, ReinFlowConfig
@@ -115,6 +115,19 @@ def test_gae_by_hand():
     expected[0, 1] = d[0, 1]  # truncated at t = 0: cut
     torch.testing.assert_close(adv, expected)
     torch.testing.assert_close(ret, expected + values)
+
+
+def test_explained_variance_against_its_formula():
+    """1 for a perfect value function, 0 for one that predicts the returns' mean, negative for one
+    worse than that, and 1 − Var(returns − values) / Var(returns) in general."""
+    returns = torch.tensor([1.0, 2.0, 4.0, 7.0])
+    assert explained_variance(returns, returns.clone()) == 1.0
+    assert explained_variance(returns, torch.full_like(returns, float(returns.mean()))) == pytest.approx(0.0)
+    assert explained_variance(returns, -returns) < 0
+    values = torch.tensor([1.5, 1.0, 5.0, 6.0])
+    r, v = returns.numpy(), values.numpy()
+    expected = 1 - np.var(r - v, ddof=1) / np.var(r, ddof=1)
+    assert explained_variance(returns, values) == pytest.approx(expected, rel=1e-6)
 
 
 def test_return_scale_divides_a_whole_rollout_by_the_std_of_its_discounted_returns():
@@ -296,6 +309,7 @@ def test_reinflow_on_pusher_writes_the_contract_and_resumes_bit_exact(bc_flow, t
         "train/pg_loss",
         "train/value_loss",
         "train/entropy",
+        "train/explained_variance",
         "eval/final_distance",
         "online/episode_return",
     ):
