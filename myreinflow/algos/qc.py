@@ -11,8 +11,8 @@ online critic's mean over the ensemble; the TD target bootstraps from the same c
 
 in one Adam step, then the target moves by Polyak averaging: the critic, TD target, update and run
 skeleton are FQL's. The reference's N = 32 and K = 10 (ReFlow; its Q-chunking setting, h = 5; its h = 1
-best-of-N baseline uses N = 4) are the defaults; over a MeanFlow K = 1. Online, the reference makes no
-update for its first 5,000 env steps (`online_warmup_steps`, which FQL's online phase provides).
+best-of-N baseline uses N = 4) are the defaults; over a MeanFlow K = 1. Online, as in the reference, no
+update is made for the first 5,000 env steps (`online_warmup_steps`).
 A TD target and an acting chunk cost N·K flow evaluations each, where FQL's one-step policy pays one.
 
 Deliberate deviations from the reference (docs/algorithms/qc.md):
