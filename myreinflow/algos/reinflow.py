@@ -348,11 +348,12 @@ def train(cfg: ReinFlowConfig, progress: bool = True) -> Path:
         agent.eval()
         batch, episodes = collect(run, agent, envs, policy, scale, cfg, chunks)
         agent.train()
-        values = batch["returns"] - batch["advantages"]  # the value network's, before this update
+        # the rollout's values (returns − advantages) were the value network's before this update
+        fit = explained_variance(batch["returns"], batch["returns"] - batch["advantages"])
         metrics = update(agent, optimizers, batch, cfg, run)
-        metrics["train/explained_variance"] = explained_variance(batch["returns"], values)
         run.iteration += 1
-        metrics |= {"train/sigma_max": math.exp(0.5 * float(noise.log_var_max))}
+        sigma_max = math.exp(0.5 * float(noise.log_var_max))
+        metrics |= {"train/explained_variance": fit, "train/sigma_max": sigma_max}
         evaluate_now = due(run.iteration, cfg.eval_freq, iterations)
         log(run, agent, policy, info, steps, metrics, episodes, evaluate_now, flow)
         bar.update(1)
